@@ -1,0 +1,17 @@
+// Module entry point: the native surface is typed in lib/native/types.ts.
+#include <napi.h>
+
+#include "addon/bindings.h"
+
+namespace {
+
+Napi::Object init(Napi::Env env, Napi::Object exports) {
+  lora::addon::register_runtime(env, exports);
+  lora::addon::register_safetensors(env, exports);
+  lora::addon::register_model(env, exports);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(lora_node, init)

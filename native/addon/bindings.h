@@ -1,0 +1,12 @@
+// Each binding file registers its functions/classes on the module's exports.
+#pragma once
+
+#include <napi.h>
+
+namespace lora::addon {
+
+void register_runtime(Napi::Env env, Napi::Object exports);      // runtime_binding.cpp
+void register_safetensors(Napi::Env env, Napi::Object exports);  // safetensors_binding.cpp
+void register_model(Napi::Env env, Napi::Object exports);        // model_handle.cpp
+
+}  // namespace lora::addon

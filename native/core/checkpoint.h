@@ -1,0 +1,32 @@
+// The tensors of a Hugging Face checkpoint folder: model.safetensors, or the
+// shards listed by model.safetensors.index.json.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/safetensors.h"
+
+namespace lora {
+
+class CheckpointTensors {
+ public:
+  // ERR_IO when the folder has no safetensors weights (pytorch_model.bin is named in the message).
+  static CheckpointTensors open(const std::string& dir);
+
+  bool contains(const std::string& name) const { return owner_.count(name) > 0; }
+  // The stored tensor converted to fp32, checked against `shape` (ERR_MISSING_TENSOR, ERR_SHAPE).
+  at::Tensor float_tensor(const std::string& name, const std::vector<int64_t>& shape) const;
+  std::vector<std::string> names() const;
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+  std::map<std::string, std::shared_ptr<SafetensorsFile>> owner_;  // tensor name -> file holding it
+};
+
+}  // namespace lora

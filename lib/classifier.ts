@@ -1,0 +1,193 @@
+// Classifier: a Hugging Face DistilBERT sequence-classification checkpoint,
+// loaded into libtorch, classifying texts off the JavaScript thread.
+import { availableParallelism } from 'node:os';
+
+import { DisposedError, expected, fromNativeError } from './errors.js';
+import { loadAddon } from './native/loader.js';
+import type { NativeClassifierHandle, NativeModelInfo } from './native/types.js';
+import { type Prediction, type Task, predictionFromLogits, taskFromConfig } from './task.js';
+import { type EncodedBatch, TextTokenizer } from './tokenizer.js';
+import { oneOf, optionsObject, positiveInteger, textList, nonEmptyString } from './validate.js';
+
+export type Device = 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
+export type Precision = 'auto' | 'fp32' | 'bf16' | 'fp16';
+
+export interface ClassifierOptions {
+  /** 'auto' picks CUDA when this libtorch has a GPU. Default 'auto'. */
+  device?: Device;
+  /** libtorch intra-op threads. Default: the available cores. */
+  threads?: number;
+  /** Longest input in tokens, special tokens included. Default: the tokenizer's, at most 512. */
+  maxLength?: number;
+  /** Matmul precision; 'auto' uses bf16 where the hardware runs it fast. Default 'auto'. */
+  precision?: Precision;
+}
+
+export interface PredictOptions {
+  /** Texts per forward pass. Default 32. */
+  batchSize?: number;
+  /** Multi-label: probability above which a label is on. Default 0.5. */
+  threshold?: number;
+}
+
+/** Token ids for `logits()`: row-major [batchSize, seqLen]. */
+export type TokenBatch = EncodedBatch;
+
+const PRECISIONS = ['auto', 'fp32', 'bf16', 'fp16'] as const;
+
+function deviceOption(value: unknown): string {
+  if (value === undefined) return 'auto';
+  if (typeof value !== 'string' || !/^(auto|cpu|cuda(:\d+)?)$/.test(value))
+    throw expected("'auto', 'cpu', 'cuda' or 'cuda:N'", 'options.device', value);
+  return value;
+}
+
+export class Classifier implements Disposable {
+  readonly labels: readonly string[];
+  readonly task: Task;
+  readonly device: string;
+  readonly precision: NativeModelInfo['precision'];
+  /** Why `precision` was chosen (shown by `doctor`). */
+  readonly precisionReason: string;
+  readonly maxLength: number;
+
+  private handle: NativeClassifierHandle | undefined;
+  private readonly tokenizer: TextTokenizer;
+  private readonly info: NativeModelInfo;
+  // Native calls run one after another: concurrent callers queue here instead
+  // of oversubscribing the cores (results are the same either way).
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(handle: NativeClassifierHandle, tokenizer: TextTokenizer, maxLength: number) {
+    this.handle = handle;
+    this.tokenizer = tokenizer;
+    this.info = handle.info();
+    this.labels = Object.freeze([...this.info.labels]);
+    this.task = taskFromConfig(this.info.problemType, this.info.labels.length);
+    this.device = this.info.device;
+    this.precision = this.info.precision;
+    this.precisionReason = this.info.precisionReason;
+    this.maxLength = maxLength;
+  }
+
+  /** Loads an HF checkpoint folder (config.json, model.safetensors, tokenizer.json or vocab.txt). */
+  static async load(checkpointDir: string, options?: ClassifierOptions): Promise<Classifier> {
+    const dir = nonEmptyString(checkpointDir, 'checkpointDir');
+    const o = optionsObject(options, 'options');
+    const device = deviceOption(o.device);
+    const precision = oneOf(o.precision, PRECISIONS, 'options.precision', 'auto');
+    const threads = positiveInteger(o.threads, 'options.threads', availableParallelism());
+    const maxLength = o.maxLength === undefined ? undefined : positiveInteger(o.maxLength, 'options.maxLength');
+    const addon = loadAddon();
+    let handle: NativeClassifierHandle;
+    try {
+      handle = await addon.NativeClassifier.load(dir, { device, precision, threads });
+    } catch (error) {
+      throw fromNativeError(error);
+    }
+    try {
+      const tokenizer = await TextTokenizer.fromDirectory(dir, maxLength === undefined ? {} : { maxLength });
+      const limit = Math.min(tokenizer.maxLength, handle.info().maxPositionEmbeddings);
+      return new Classifier(handle, tokenizer, limit);
+    } catch (error) {
+      handle.dispose();
+      throw error;
+    }
+  }
+
+  /** Classifies texts; results are in input order. */
+  async predict(texts: string[], options?: PredictOptions): Promise<Prediction[]> {
+    this.live();
+    const list = textList(texts, 'texts');
+    const o = optionsObject(options, 'options');
+    const batchSize = positiveInteger(o.batchSize, 'options.batchSize', 32);
+    const threshold = o.threshold === undefined ? 0.5 : o.threshold;
+    if (typeof threshold !== 'number' || !(threshold >= 0 && threshold <= 1))
+      throw expected('a number in [0, 1]', 'options.threshold', threshold);
+    // Texts of similar length share a batch, so little compute goes to padding;
+    // right padding is masked, so a text's logits do not depend on its batch.
+    const order = list.map((_, i) => i).sort((a, b) => list[a]!.length - list[b]!.length);
+    const results: Prediction[] = new Array<Prediction>(list.length);
+    const K = this.labels.length;
+    for (let start = 0; start < order.length; start += batchSize) {
+      const indices = order.slice(start, start + batchSize);
+      const batch = this.tokenizer.encodeBatch(indices.map((i) => list[i]!), { maxLength: this.maxLength });
+      const logits = await this.run(batch);
+      indices.forEach((textIndex, row) => {
+        results[textIndex] = predictionFromLogits(logits.subarray(row * K, (row + 1) * K), this.labels, this.task, threshold);
+      });
+    }
+    return results;
+  }
+
+  /** Raw logits for token ids: Float32Array, row-major [batchSize, numLabels]. */
+  async logits(batch: TokenBatch): Promise<Float32Array> {
+    this.live();
+    return this.run(this.checkBatch(batch));
+  }
+
+  /** Logits plus every layer's hidden states (index 0 = embeddings), for inspection and tests. */
+  async forwardWithHiddenStates(batch: TokenBatch): Promise<{ logits: Float32Array; hiddenStates: Float32Array[] }> {
+    this.live();
+    const b = this.checkBatch(batch);
+    const out = await this.enqueue(() => this.handle!.forward(b.inputIds, b.attentionMask, b.batchSize, b.seqLen, true));
+    return { logits: out.logits, hiddenStates: out.hiddenStates ?? [] };
+  }
+
+  /** Encodes texts exactly as predict() does (for logits()). */
+  encode(texts: string[]): TokenBatch {
+    this.live();
+    return this.tokenizer.encodeBatch(textList(texts, 'texts'), { maxLength: this.maxLength });
+  }
+
+  /** Frees native memory. Idempotent; any later call throws ERR_DISPOSED. */
+  dispose(): void {
+    this.handle?.dispose();
+    this.handle = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  private live(): void {
+    if (!this.handle) throw new DisposedError('Classifier');
+  }
+
+  private checkBatch(batch: TokenBatch): TokenBatch {
+    const b = optionsObject(batch, 'batch') as Partial<TokenBatch>;
+    const batchSize = positiveInteger(b.batchSize, 'batch.batchSize');
+    const seqLen = positiveInteger(b.seqLen, 'batch.seqLen');
+    if (seqLen > this.info.maxPositionEmbeddings)
+      throw expected(`a seqLen of at most ${this.info.maxPositionEmbeddings} (max_position_embeddings)`, 'batch.seqLen', seqLen);
+    for (const key of ['inputIds', 'attentionMask'] as const) {
+      const array = b[key];
+      if (!(array instanceof Int32Array)) throw expected('an Int32Array', `batch.${key}`, array);
+      if (array.length !== batchSize * seqLen)
+        throw expected(`an Int32Array of length ${batchSize * seqLen} (batchSize × seqLen)`, `batch.${key}`, array);
+    }
+    const ids = b.inputIds!;
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      if (id < 0 || id >= this.info.vocabSize)
+        throw expected(`token ids in [0, ${this.info.vocabSize})`, `batch.inputIds[${i}]`, id);
+    }
+    return { inputIds: ids, attentionMask: b.attentionMask!, batchSize, seqLen };
+  }
+
+  private async run(batch: TokenBatch): Promise<Float32Array> {
+    const out = await this.enqueue(() => this.handle!.forward(batch.inputIds, batch.attentionMask, batch.batchSize, batch.seqLen, false));
+    return out.logits;
+  }
+
+  private enqueue<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(() => {
+      this.live();
+      return work();
+    });
+    this.queue = next.catch(() => undefined);
+    return next.catch((error: unknown) => {
+      throw fromNativeError(error);
+    });
+  }
+}

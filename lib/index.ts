@@ -1,0 +1,18 @@
+// lora-node: fine-tune and run transformer encoders for text classification on libtorch.
+export { Classifier } from './classifier.js';
+export type { ClassifierOptions, PredictOptions, TokenBatch, Device, Precision } from './classifier.js';
+export type { Prediction, Task } from './task.js';
+export { TextTokenizer } from './tokenizer.js';
+export type { EncodedBatch, TextEncoding, TokenizerOptions } from './tokenizer.js';
+export { readSafetensors, writeSafetensors } from './safetensors.js';
+export type { SafetensorsContents, StoredTensor, SafetensorsDtype, TensorData } from './safetensors.js';
+export { runtimeReport } from './runtime.js';
+export type { RuntimeReport } from './runtime.js';
+export {
+  LoraNodeError,
+  ArgumentError,
+  FormatError,
+  DisposedError,
+  AddonLoadError,
+} from './errors.js';
+export type { ErrorCode } from './errors.js';

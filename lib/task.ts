@@ -1,0 +1,42 @@
+// The four classification shapes and how scores come out of logits.
+
+export type Task = 'binary' | 'multi-class' | 'multi-label' | 'regression';
+
+/** transformers' problem_type (or its inference when unset) mapped to our task names. */
+export function taskFromConfig(problemType: string, numLabels: number): Task {
+  if (problemType === 'regression' || (problemType === '' && numLabels === 1)) return 'regression';
+  if (problemType === 'multi_label_classification') return 'multi-label';
+  return numLabels === 2 ? 'binary' : 'multi-class';
+}
+
+export interface Prediction {
+  /** The most likely label (for regression: the single output's name). */
+  label: string;
+  /** Its probability (for regression: the predicted value). */
+  score: number;
+  /** Every label's probability (softmax; sigmoid for multi-label; raw value for regression). */
+  scores: Record<string, number>;
+  /** Multi-label only: the labels whose probability is above the threshold. */
+  labels?: string[];
+}
+
+function softmax(row: Float32Array): number[] {
+  const max = Math.max(...row);
+  const exps = Array.from(row, (v) => Math.exp(v - max));
+  const sum = exps.reduce((a, b) => a + b, 0);
+  return exps.map((e) => e / sum);
+}
+
+const sigmoid = (v: number): number => 1 / (1 + Math.exp(-v));
+
+/** One row of logits -> a Prediction. */
+export function predictionFromLogits(row: Float32Array, labels: readonly string[], task: Task, threshold: number): Prediction {
+  const values = task === 'regression' ? Array.from(row) : task === 'multi-label' ? Array.from(row, sigmoid) : softmax(row);
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
+  // fromEntries defines own properties, so a label named "__proto__" stays a plain key.
+  const scores: Record<string, number> = Object.fromEntries(labels.map((label, i) => [label, values[i]!]));
+  const prediction: Prediction = { label: labels[best]!, score: values[best]!, scores };
+  if (task === 'multi-label') prediction.labels = labels.filter((_, i) => values[i]! > threshold);
+  return prediction;
+}

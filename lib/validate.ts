@@ -1,0 +1,42 @@
+// Argument checks shared by the public classes; messages read
+// "Expected X for name but received Y" (see errors.ts).
+import { expected } from './errors.js';
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value);
+}
+
+export function optionsObject(value: unknown, name: string): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (!isPlainObject(value)) throw expected('an options object', name, value);
+  return value;
+}
+
+export function positiveInteger(value: unknown, name: string, fallback?: number): number {
+  if (value === undefined && fallback !== undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1)
+    throw expected('a positive integer', name, value);
+  return value;
+}
+
+export function oneOf<T extends string>(value: unknown, allowed: readonly T[], name: string, fallback?: T): T {
+  if (value === undefined && fallback !== undefined) return fallback;
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value))
+    throw expected(`one of ${allowed.map((a) => `'${a}'`).join(', ')}`, name, value);
+  return value as T;
+}
+
+export function nonEmptyString(value: unknown, name: string): string {
+  if (typeof value !== 'string' || value.length === 0) throw expected('a non-empty string', name, value);
+  return value;
+}
+
+/** A non-empty array of strings (texts to classify). */
+export function textList(value: unknown, name: string): string[] {
+  if (!Array.isArray(value)) throw expected('an array of strings', name, value);
+  if (value.length === 0) throw expected('a non-empty array of strings', name, value);
+  value.forEach((item, i) => {
+    if (typeof item !== 'string') throw expected('a string', `${name}[${i}]`, item);
+  });
+  return value as string[];
+}

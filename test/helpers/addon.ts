@@ -1,6 +1,7 @@
-// The native addon for tests, until the loader module (lib/native) exists.
-// LORA_NODE_ADDON overrides the path (e.g. a build in another --out folder).
-import { createRequire } from 'node:module';
+// The native addon for tests, resolved by the library's own loader
+// (LORA_NODE_BINARY overrides the path, e.g. a build in another folder).
+import { loadAddon } from '../../lib/native/loader.js';
+import type { NativeAddon } from '../../lib/native/types.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const addon: any = createRequire(import.meta.url)(process.env.LORA_NODE_ADDON ?? '../../build/Release/lora_node.node');
+export const addon: NativeAddon & Record<string, any> = loadAddon();

@@ -1,8 +1,10 @@
 // Classifier: a Hugging Face DistilBERT sequence-classification checkpoint,
 // loaded into libtorch, classifying texts off the JavaScript thread.
 import { availableParallelism } from 'node:os';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 
-import { DisposedError, expected, fromNativeError } from './errors.js';
+import { DisposedError, FormatError, LoraNodeError, expected, fromNativeError } from './errors.js';
 import { loadAddon } from './native/loader.js';
 import type { NativeClassifierHandle, NativeModelInfo } from './native/types.js';
 import { type Prediction, type Task, predictionFromLogits, taskFromConfig } from './task.js';
@@ -52,15 +54,22 @@ export class Classifier implements Disposable {
   readonly maxLength: number;
 
   private handle: NativeClassifierHandle | undefined;
-  private readonly tokenizer: TextTokenizer;
+  // Absent when the checkpoint ships no tokenizer: logits() still works, predict() explains.
+  private readonly tokenizer: TextTokenizer | undefined;
+  private readonly tokenizerProblem: LoraNodeError | undefined;
   private readonly info: NativeModelInfo;
   // Native calls run one after another: concurrent callers queue here instead
   // of oversubscribing the cores (results are the same either way).
   private queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(handle: NativeClassifierHandle, tokenizer: TextTokenizer, maxLength: number) {
+  private constructor(
+    handle: NativeClassifierHandle,
+    tokenizer: TextTokenizer | LoraNodeError,
+    maxLength: number,
+  ) {
     this.handle = handle;
-    this.tokenizer = tokenizer;
+    this.tokenizer = tokenizer instanceof LoraNodeError ? undefined : tokenizer;
+    this.tokenizerProblem = tokenizer instanceof LoraNodeError ? tokenizer : undefined;
     this.info = handle.info();
     this.labels = Object.freeze([...this.info.labels]);
     this.task = taskFromConfig(this.info.problemType, this.info.labels.length);
@@ -85,10 +94,18 @@ export class Classifier implements Disposable {
     } catch (error) {
       throw fromNativeError(error);
     }
+    const positions = handle.info().maxPositionEmbeddings;
+    const hasTokenizer = ['tokenizer.json', 'vocab.txt'].some((file) => existsSync(join(dir, file)));
+    if (!hasTokenizer) {
+      const problem = new FormatError(
+        'ERR_TOKENIZER',
+        `${dir} has no tokenizer (looked for tokenizer.json and vocab.txt): predict() needs one; logits() takes token ids`,
+      );
+      return new Classifier(handle, problem, Math.min(maxLength ?? positions, positions));
+    }
     try {
       const tokenizer = await TextTokenizer.fromDirectory(dir, maxLength === undefined ? {} : { maxLength });
-      const limit = Math.min(tokenizer.maxLength, handle.info().maxPositionEmbeddings);
-      return new Classifier(handle, tokenizer, limit);
+      return new Classifier(handle, tokenizer, Math.min(tokenizer.maxLength, positions));
     } catch (error) {
       handle.dispose();
       throw error;
@@ -111,7 +128,7 @@ export class Classifier implements Disposable {
     const K = this.labels.length;
     for (let start = 0; start < order.length; start += batchSize) {
       const indices = order.slice(start, start + batchSize);
-      const batch = this.tokenizer.encodeBatch(indices.map((i) => list[i]!), { maxLength: this.maxLength });
+      const batch = this.requireTokenizer().encodeBatch(indices.map((i) => list[i]!), { maxLength: this.maxLength });
       const logits = await this.run(batch);
       indices.forEach((textIndex, row) => {
         results[textIndex] = predictionFromLogits(logits.subarray(row * K, (row + 1) * K), this.labels, this.task, threshold);
@@ -137,7 +154,7 @@ export class Classifier implements Disposable {
   /** Encodes texts exactly as predict() does (for logits()). */
   encode(texts: string[]): TokenBatch {
     this.live();
-    return this.tokenizer.encodeBatch(textList(texts, 'texts'), { maxLength: this.maxLength });
+    return this.requireTokenizer().encodeBatch(textList(texts, 'texts'), { maxLength: this.maxLength });
   }
 
   /** Frees native memory. Idempotent; any later call throws ERR_DISPOSED. */
@@ -148,6 +165,11 @@ export class Classifier implements Disposable {
 
   [Symbol.dispose](): void {
     this.dispose();
+  }
+
+  private requireTokenizer(): TextTokenizer {
+    if (!this.tokenizer) throw this.tokenizerProblem!;
+    return this.tokenizer;
   }
 
   private live(): void {

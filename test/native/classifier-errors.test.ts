@@ -89,10 +89,19 @@ describe('bad checkpoints', () => {
     await rejectsWith(load(dir), 'ERR_IO', /no model\.safetensors.*found pytorch_model\.bin/);
   });
 
-  it('no tokenizer files', async () => {
+  it('no tokenizer files: logits() works, predict() explains', async () => {
     const dir = copyCheckpoint();
     rmSync(join(dir, 'tokenizer.json'));
     rmSync(join(dir, 'vocab.txt'));
+    using clf = await load(dir);
+    await rejectsWith(clf.predict(['hello']), 'ERR_TOKENIZER', /has no tokenizer \(looked for tokenizer\.json and vocab\.txt\)/);
+    const logits = await clf.logits({ inputIds: new Int32Array([2, 5, 3]), attentionMask: new Int32Array([1, 1, 1]), batchSize: 1, seqLen: 3 });
+    expect(logits).toHaveLength(3);
+  });
+
+  it('a malformed tokenizer.json fails the load', async () => {
+    const dir = copyCheckpoint();
+    writeFileSync(join(dir, 'tokenizer.json'), '{ not json');
     await rejectsWith(load(dir), 'ERR_TOKENIZER', /tokenizer\.json/);
   });
 });

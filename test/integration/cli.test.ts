@@ -1,0 +1,61 @@
+// The command line as a user runs it: `lora-node predict` and `lora-node doctor`
+// (runs dist/, which `npm test` compiles first).
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+import { Classifier } from '../../lib/index.js';
+import { golden } from '../helpers/golden.js';
+
+const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
+const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
+
+describe('lora-node CLI (dist/, built by npm test)', () => {
+  it('predict --json prints one prediction per text, equal to the library', async () => {
+    const g = golden('tiny');
+    const texts: string[] = g.json.batches.padded.texts;
+    const result = run('predict', '--model', g.checkpoint, '--precision', 'fp32', '--device', 'cpu', '--json', ...texts);
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    const lines = result.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    using clf = await Classifier.load(g.checkpoint, { precision: 'fp32', device: 'cpu' });
+    const expected = await clf.predict(texts);
+    expect(lines.map((l) => l.text)).toEqual(texts);
+    lines.forEach((line, i) => {
+      expect(line.label).toBe(expected[i]!.label);
+      expect(line.score).toBeCloseTo(expected[i]!.score, 6);
+    });
+  });
+
+  it('predict prints a table with the device and precision', () => {
+    const result = run('predict', '--model', golden('real-vocab').checkpoint, 'I loved it', 'I hated it');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/binary, labels: NEGATIVE, POSITIVE/);
+    expect(result.stdout).toMatch(/device: cpu, precision: (fp32|bf16)/);
+    expect(result.stdout.match(/^(NEGATIVE|POSITIVE)\s+0\.\d{4}\s+I (loved|hated) it$/gm)).toHaveLength(2);
+  });
+
+  it('usage errors exit 2, runtime errors exit 1 with the error code', () => {
+    expect(run('frobnicate').status).toBe(2);
+    const noModel = run('predict', 'text');
+    expect(noModel.status).toBe(1);
+    expect(noModel.stderr).toMatch(/Expected --model DIR .* \[ERR_INVALID_ARGUMENT\]/);
+    const badModel = run('predict', '--model', '/nonexistent', 'text');
+    expect(badModel.status).toBe(1);
+    expect(badModel.stderr).toMatch(/config\.json .*\[ERR_CONFIG\]/);
+    expect(run('predict', '--model', golden('tiny').checkpoint, '--threads', 'two', 'x').stderr).toMatch(/Expected a positive integer for --threads but received "two"/);
+  });
+
+  it('doctor reports libtorch, CUDA, BLAS, threads, precision and the addon', () => {
+    const text = run('doctor');
+    expect(text.status).toBe(0);
+    for (const field of ['addon:', 'libtorch:', 'CUDA available:', 'BLAS:', 'OpenBLAS core:', 'threads:', "precision 'auto':"])
+      expect(text.stdout).toContain(field);
+    const json = JSON.parse(run('doctor', '--json').stdout);
+    expect(json.torchVersion).toMatch(/^\d+\.\d+/);
+    expect(json.addonPath).toMatch(/lora_node\.node$|\.node$/);
+    expect(['openblas', 'mkl', 'reference', 'unknown']).toContain(json.blas.kind);
+    expect(json.threads.available).toBeGreaterThan(0);
+    expect(['fp32', 'bf16']).toContain(json.autoPrecision.precision);
+  });
+});

@@ -84,8 +84,12 @@ std::unique_ptr<DistilBertClassifier> DistilBertClassifier::load(const std::stri
 
 void DistilBertClassifier::set_precision(Precision p) {
   precision_ = p;
-  for (auto& b : blocks)
-    for (Linear* l : {&b.q_lin, &b.k_lin, &b.v_lin, &b.out_lin, &b.lin1, &b.lin2}) l->set_precision(p);
+  for (auto& b : blocks) {
+    for (Linear* l : {&b.out_lin, &b.lin1, &b.lin2}) l->set_precision(p);
+    b.qkv.weight = at::cat({b.q_lin.weight, b.k_lin.weight, b.v_lin.weight}, 0);
+    b.qkv.bias = at::cat({b.q_lin.bias, b.k_lin.bias, b.v_lin.bias}, 0);
+    b.qkv.set_precision(p);
+  }
   // The head is tiny and its output is the result: keep it fp32.
 }
 
@@ -111,10 +115,11 @@ at::Tensor DistilBertClassifier::embed(const at::Tensor& input_ids) const {
 at::Tensor DistilBertClassifier::attention(const TransformerBlock& b, const at::Tensor& x,
                                            const at::Tensor& key_mask) const {
   const int64_t B = x.size(0), T = x.size(1), H = config_.n_heads, D = config_.head_dim();
-  auto heads = [&](const at::Tensor& t) { return t.view({B, T, H, D}).transpose(1, 2); };  // [B,H,T,D]
-  at::Tensor q = heads(b.q_lin.forward(x)) / std::sqrt(static_cast<double>(D));
-  at::Tensor k = heads(b.k_lin.forward(x));
-  at::Tensor v = heads(b.v_lin.forward(x));
+  // [B,T,3C] -> q, k, v as [B,H,T,D]
+  std::vector<at::Tensor> qkv = b.qkv.forward(x).view({B, T, 3, H, D}).permute({2, 0, 3, 1, 4}).unbind(0);
+  at::Tensor q = qkv[0] / std::sqrt(static_cast<double>(D));
+  at::Tensor k = qkv[1];
+  at::Tensor v = qkv[2];
   at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).to(at::kFloat);  // [B,H,T,T]
   scores.masked_fill_(key_mask, std::numeric_limits<float>::lowest());   // finfo(float32).min
   at::Tensor weights = at::softmax(scores, -1).to(q.scalar_type());

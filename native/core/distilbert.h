@@ -26,6 +26,7 @@ struct LayerNorm {
 
 struct TransformerBlock {
   Linear q_lin, k_lin, v_lin, out_lin;  // [C, C]
+  Linear qkv;  // q, k and v stacked [3C, C] in the compute dtype: one wide matmul instead of three
   LayerNorm sa_layer_norm;
   Linear lin1;  // [F, C]
   Linear lin2;  // [C, F]

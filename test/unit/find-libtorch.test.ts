@@ -5,6 +5,7 @@ import { delimiter, join } from 'node:path';
 
 import { describeSearch, findLibtorch, formatSearch, readTorchVersion, type Env } from '../../scripts/find-libtorch.mjs';
 import { isDebianLike } from '../../scripts/lib/apt.mjs';
+import { cmakeJsEnv } from '../../scripts/lib/cmake-js.mjs';
 import { planInstall, type InstallFacts } from '../../scripts/lib/plan.mjs';
 import { buildState, parsePrebuildName, pickPrebuild } from '../../scripts/lib/prebuild.mjs';
 
@@ -275,5 +276,17 @@ describe('planInstall', () => {
     const plan = planInstall({ ...base, uid: 1000, tools });
     expect(plan.action).toBe('compile');
     expect(plan.action === 'compile' && plan.warnings[0]).toContain('nlohmann-json3-dev');
+  });
+});
+
+describe('cmakeJsEnv', () => {
+  it("points cmake-js at the running Node's own headers so it never downloads them", () => {
+    const prefix = join(tmp, 'node-prefix');
+    mkdirSync(join(prefix, 'bin'), { recursive: true });
+    mkdirSync(join(prefix, 'include/node'), { recursive: true });
+    writeFileSync(join(prefix, 'include/node/node.h'), '');
+    expect(cmakeJsEnv({ PATH: '/bin' }, join(prefix, 'bin/node'))).toEqual({ PATH: '/bin', npm_config_nodedir: prefix });
+    expect(cmakeJsEnv({ npm_config_nodedir: '/elsewhere' }, join(prefix, 'bin/node'))).toEqual({ npm_config_nodedir: '/elsewhere' });
+    expect(cmakeJsEnv({}, join(tmp, 'no-headers/bin/node'))).toEqual({});
   });
 });

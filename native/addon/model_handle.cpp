@@ -112,7 +112,9 @@ class NativeClassifier : public Napi::ObjectWrap<NativeClassifier> {
         env,
         [=] {
           set_threads(threads);  // libtorch's thread count is per OS thread under OpenMP
-          *out = m->forward(ids, mask, want_hidden);
+          ForwardOptions options;
+          options.want_hidden = want_hidden;
+          *out = m->forward(ids, mask, options);
         },
         [=](Napi::Env env) -> Napi::Value {
           Napi::Object result = Napi::Object::New(env);

@@ -1,18 +1,23 @@
 #include "core/distilbert.h"
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/grad_mode.h>
 #include <c10/core/InferenceMode.h>
 
 #include <cmath>
 #include <limits>
+#include <mutex>
 
 #include "core/checkpoint.h"
 #include "core/errors.h"
+#include "core/safetensors.h"
 
 namespace lora {
 namespace {
 
 constexpr double kLayerNormEps = 1e-12;  // DistilBERT's LayerNorm eps
+const std::string kPeftPrefix = "base_model.model.";
 
 Linear load_linear(const CheckpointTensors& t, const std::string& prefix, int64_t out, int64_t in, c10::Device device) {
   Linear l;
@@ -40,6 +45,24 @@ void check_inputs(const DistilBertConfig& c, const at::Tensor& ids, const at::Te
   if (lo < 0 || hi >= c.vocab_size)
     fail(code::kInvalidArgument, "Expected token ids in [0, " + std::to_string(c.vocab_size) + ") but received " +
                                      std::to_string(lo < 0 ? lo : hi));
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string shape_string(at::IntArrayRef shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+void copy_checked(at::Tensor& dst, const at::Tensor& src, const std::string& file, const std::string& key) {
+  if (!dst.sizes().equals(src.sizes()))
+    fail(code::kShape, file + ": \"" + key + "\" has shape " + shape_string(src.sizes()) + " but the model expects " +
+                           shape_string(dst.sizes()));
+  at::NoGradGuard no_grad;
+  dst.copy_(src.to(at::kFloat));
 }
 
 }  // namespace
@@ -78,86 +101,297 @@ std::unique_ptr<DistilBertClassifier> DistilBertClassifier::load(const std::stri
     fail(code::kShape, dir + ": the checkpoint has more layers than n_layers = " + std::to_string(c.n_layers));
   m->pre_classifier = load_linear(t, "pre_classifier", c.dim, c.dim, dev);
   m->classifier = load_linear(t, "classifier", c.num_labels(), c.dim, dev);
+  m->index_modules();
+  m->set_seed(42);
   m->set_precision(options.precision);
   return m;
+}
+
+void DistilBertClassifier::index_modules() {
+  linears_.clear();
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    const std::string p = "distilbert.transformer.layer." + std::to_string(i) + ".";
+    auto& b = blocks[i];
+    linears_[p + "attention.q_lin"] = &b.q_lin;
+    linears_[p + "attention.k_lin"] = &b.k_lin;
+    linears_[p + "attention.v_lin"] = &b.v_lin;
+    linears_[p + "attention.out_lin"] = &b.out_lin;
+    linears_[p + "ffn.lin1"] = &b.lin1;
+    linears_[p + "ffn.lin2"] = &b.lin2;
+  }
+  linears_["pre_classifier"] = &pre_classifier;
+  linears_["classifier"] = &classifier;
+}
+
+std::vector<std::string> DistilBertClassifier::linear_names() const {
+  std::vector<std::string> names;
+  for (const auto& [name, l] : linears_) names.push_back(name);
+  return names;
+}
+
+Linear& DistilBertClassifier::linear(const std::string& name) {
+  auto it = linears_.find(name);
+  if (it == linears_.end()) {
+    std::string known;
+    for (const auto& [n, l] : linears_) known += (known.empty() ? "" : ", ") + n;
+    fail(code::kConfig, "the model has no linear module \"" + name + "\"; its linears are: " + known);
+  }
+  return *it->second;
+}
+
+void DistilBertClassifier::set_seed(uint64_t seed) {
+  if (device_.is_cpu()) {
+    generator_ = at::make_generator<at::CPUGeneratorImpl>(seed);
+  } else {
+    generator_ = at::globalContext().defaultGenerator(device_);
+    std::lock_guard<std::mutex> lock(generator_.mutex());
+    generator_.set_current_seed(seed);
+  }
 }
 
 void DistilBertClassifier::set_precision(Precision p) {
   precision_ = p;
   for (auto& b : blocks) {
-    for (Linear* l : {&b.out_lin, &b.lin1, &b.lin2}) l->set_precision(p);
-    b.qkv.weight = at::cat({b.q_lin.weight, b.k_lin.weight, b.v_lin.weight}, 0);
-    b.qkv.bias = at::cat({b.q_lin.bias, b.k_lin.bias, b.v_lin.bias}, 0);
-    b.qkv.set_precision(p);
+    for (Linear* l : {&b.q_lin, &b.k_lin, &b.v_lin, &b.out_lin, &b.lin1, &b.lin2}) l->set_precision(p);
+    b.qkv = Linear();
+    const bool frozen = !b.q_lin.weight.requires_grad() && !b.k_lin.weight.requires_grad() &&
+                        !b.v_lin.weight.requires_grad() && !b.q_lin.bias.requires_grad() &&
+                        !b.k_lin.bias.requires_grad() && !b.v_lin.bias.requires_grad();
+    if (frozen) {
+      b.qkv.weight = at::cat({b.q_lin.weight, b.k_lin.weight, b.v_lin.weight}, 0);
+      b.qkv.bias = at::cat({b.q_lin.bias, b.k_lin.bias, b.v_lin.bias}, 0);
+      b.qkv.set_precision(p);
+    }
   }
-  // The head is tiny and its output is the result: keep it fp32.
+  // The head is tiny and its output is the result: it stays fp32.
 }
 
 int64_t DistilBertClassifier::parameter_count() const {
-  int64_t n = word_embeddings.numel() + position_embeddings.numel() + 2 * config_.dim;
-  for (const auto& b : blocks)
-    for (const Linear* l : {&b.q_lin, &b.k_lin, &b.v_lin, &b.out_lin, &b.lin1, &b.lin2})
-      n += l->weight.numel() + l->bias.numel();
-  n += static_cast<int64_t>(blocks.size()) * 4 * config_.dim;
-  return n + pre_classifier.weight.numel() + pre_classifier.bias.numel() + classifier.weight.numel() +
-         classifier.bias.numel();
+  int64_t n = 0;
+  for (const auto& [name, t] : state_dict()) n += t.numel();
+  return n;
 }
 
-// x = LayerNorm(word[ids] + pos[0..T-1])
-at::Tensor DistilBertClassifier::embed(const at::Tensor& input_ids) const {
+NamedTensors DistilBertClassifier::state_dict() const {
+  NamedTensors out;
+  const std::string e = "distilbert.embeddings.";
+  out.emplace_back(e + "word_embeddings.weight", word_embeddings);
+  out.emplace_back(e + "position_embeddings.weight", position_embeddings);
+  out.emplace_back(e + "LayerNorm.weight", embeddings_layer_norm.weight);
+  out.emplace_back(e + "LayerNorm.bias", embeddings_layer_norm.bias);
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    const std::string p = "distilbert.transformer.layer." + std::to_string(i) + ".";
+    const auto& b = blocks[i];
+    auto add_linear = [&](const std::string& name, const Linear& l) {
+      out.emplace_back(p + name + ".weight", l.weight);
+      out.emplace_back(p + name + ".bias", l.bias);
+    };
+    add_linear("attention.q_lin", b.q_lin);
+    add_linear("attention.k_lin", b.k_lin);
+    add_linear("attention.v_lin", b.v_lin);
+    add_linear("attention.out_lin", b.out_lin);
+    out.emplace_back(p + "sa_layer_norm.weight", b.sa_layer_norm.weight);
+    out.emplace_back(p + "sa_layer_norm.bias", b.sa_layer_norm.bias);
+    add_linear("ffn.lin1", b.lin1);
+    add_linear("ffn.lin2", b.lin2);
+    out.emplace_back(p + "output_layer_norm.weight", b.output_layer_norm.weight);
+    out.emplace_back(p + "output_layer_norm.bias", b.output_layer_norm.bias);
+  }
+  out.emplace_back("pre_classifier.weight", pre_classifier.weight);
+  out.emplace_back("pre_classifier.bias", pre_classifier.bias);
+  out.emplace_back("classifier.weight", classifier.weight);
+  out.emplace_back("classifier.bias", classifier.bias);
+  return out;
+}
+
+void DistilBertClassifier::enable_full_finetune() {
+  if (has_lora()) fail(code::kInvalidArgument, "Expected a model without LoRA adapters for full fine-tuning");
+  trainable_.clear();
+  for (auto& [name, t] : state_dict()) {
+    at::Tensor param = t;
+    param.requires_grad_(true);
+    trainable_.emplace_back(name, param);
+  }
+  set_precision(precision_);
+}
+
+void DistilBertClassifier::attach_lora(const LoraSpec& spec, uint64_t seed) {
+  if (has_lora()) fail(code::kInvalidArgument, "Expected a model without LoRA adapters but it already has some");
+  if (spec.modules.empty()) fail(code::kConfig, "LoRA targets no module: target_modules matched none of the model's linears");
+  for (const auto& m : spec.modules) linear(m.module);  // unknown names fail before anything changes
+  auto init_generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+  for (const auto& m : spec.modules) {
+    Linear& l = linear(m.module);
+    auto adapter = std::make_shared<LoraAdapter>(
+        make_lora_adapter(l.in_features(), l.out_features(), m, spec, init_generator, l.weight.options()));
+    adapter->A.requires_grad_(true);
+    adapter->B.requires_grad_(true);
+    l.lora = adapter;
+    lora_modules_.push_back(m.module);
+  }
+  // Trainable set in model order, named as PEFT saves them.
+  auto saved = [&](const std::string& module) {
+    for (const auto& s : spec.modules_to_save)
+      if (module == s || ends_with(module, "." + s)) return true;
+    return false;
+  };
+  trainable_.clear();
+  for (const auto& [name, tensor] : state_dict()) {
+    const bool is_bias = ends_with(name, ".bias");
+    const std::string module = name.substr(0, name.rfind('.'));
+    const bool adapted = linears_.count(module) && linears_.at(module)->lora;
+    bool train = saved(module) || (is_bias && (spec.bias == "all" || (spec.bias == "lora_only" && adapted)));
+    if (train) {
+      at::Tensor param = tensor;
+      param.requires_grad_(true);
+      trainable_.emplace_back(kPeftPrefix + name, param);
+    }
+    if (adapted && is_bias) {
+      const auto& adapter = linears_.at(module)->lora;
+      trainable_.emplace_back(kPeftPrefix + module + ".lora_A.weight", adapter->A);
+      trainable_.emplace_back(kPeftPrefix + module + ".lora_B.weight", adapter->B);
+    }
+  }
+  set_precision(precision_);
+}
+
+void DistilBertClassifier::load_adapter_weights(const std::string& path) {
+  auto file = SafetensorsFile::open(path);
+  std::map<std::string, at::Tensor> params;
+  for (auto& [name, t] : state_dict()) params[name] = t;
+  std::map<std::string, int> seen_lora;
+  for (const auto& entry : file->entries()) {
+    const std::string& key = entry.name;
+    if (key.rfind(kPeftPrefix, 0) != 0)
+      fail(code::kConfig, path + ": \"" + key + "\" is not a PEFT adapter key (expected the prefix " + kPeftPrefix + ")");
+    std::string name = key.substr(kPeftPrefix.size());
+    for (const std::string& noise : {std::string(".default"), std::string("modules_to_save.")}) {
+      const auto at = name.find(noise);
+      if (at != std::string::npos) name.erase(at, noise.size());
+    }
+    for (const char* part : {".lora_A.weight", ".lora_B.weight"}) {
+      if (!ends_with(name, part)) continue;
+      const std::string module = name.substr(0, name.size() - std::string(part).size());
+      auto it = linears_.find(module);
+      if (it == linears_.end() || !it->second->lora)
+        fail(code::kConfig, path + ": \"" + key + "\" adapts " + module + ", which adapter_config.json does not target");
+      at::Tensor& dst = std::string(part) == ".lora_A.weight" ? it->second->lora->A : it->second->lora->B;
+      copy_checked(dst, file->tensor(key), path, key);
+      seen_lora[key]++;
+      name.clear();
+    }
+    if (name.empty()) continue;
+    auto it = params.find(name);
+    if (it == params.end())
+      fail(code::kConfig, path + ": \"" + key + "\" names no parameter of the model");
+    copy_checked(it->second, file->tensor(key), path, key);
+  }
+  for (const auto& module : lora_modules_)
+    for (const char* part : {".lora_A.weight", ".lora_B.weight"})
+      if (!seen_lora.count(kPeftPrefix + module + part))
+        fail(code::kMissingTensor, path + ": the adapter has no \"" + kPeftPrefix + module + part + "\"");
+  set_precision(precision_);  // cached low-precision copies must see the new head/bias values
+}
+
+void DistilBertClassifier::merge_lora() {
+  if (merged_) return;
+  at::NoGradGuard no_grad;
+  for (const auto& module : lora_modules_) {
+    Linear& l = linear(module);
+    l.weight.add_(at::matmul(l.lora->B, l.lora->A), l.lora->scale);
+    l.lora->merged = true;
+  }
+  merged_ = true;
+  set_precision(precision_);
+}
+
+void DistilBertClassifier::unmerge_lora() {
+  if (!merged_) return;
+  at::NoGradGuard no_grad;
+  for (const auto& module : lora_modules_) {
+    Linear& l = linear(module);
+    l.weight.sub_(at::matmul(l.lora->B, l.lora->A), l.lora->scale);
+    l.lora->merged = false;
+  }
+  merged_ = false;
+  set_precision(precision_);
+}
+
+// x = dropout(LayerNorm(word[ids] + pos[0..T-1]))
+at::Tensor DistilBertClassifier::embed(const at::Tensor& input_ids, const ForwardContext& ctx) const {
   const int64_t T = input_ids.size(1);
-  at::Tensor words = at::embedding(word_embeddings, input_ids);         // [B,T,C]
-  at::Tensor positions = position_embeddings.narrow(0, 0, T);            // [T,C]
-  return embeddings_layer_norm.forward(words + positions);
+  at::Tensor words = at::embedding(word_embeddings, input_ids);  // [B,T,C]
+  at::Tensor positions = position_embeddings.narrow(0, 0, T);     // [T,C]
+  return dropout(embeddings_layer_norm.forward(words + positions), config_.dropout, ctx.train, ctx.generator);
 }
 
 // softmax((q/√D)·kᵀ masked) · v, projected by out_lin. x: [B,T,C] -> [B,T,C] (compute dtype)
-at::Tensor DistilBertClassifier::attention(const TransformerBlock& b, const at::Tensor& x,
-                                           const at::Tensor& key_mask) const {
+at::Tensor DistilBertClassifier::attention(const TransformerBlock& b, const at::Tensor& x, const at::Tensor& key_mask,
+                                           const ForwardContext& ctx) const {
   const int64_t B = x.size(0), T = x.size(1), H = config_.n_heads, D = config_.head_dim();
-  // [B,T,3C] -> q, k, v as [B,H,T,D]
-  std::vector<at::Tensor> qkv = b.qkv.forward(x).view({B, T, 3, H, D}).permute({2, 0, 3, 1, 4}).unbind(0);
-  at::Tensor q = qkv[0] / std::sqrt(static_cast<double>(D));
-  at::Tensor k = qkv[1];
-  at::Tensor v = qkv[2];
+  at::Tensor q, k, v;
+  if (b.qkv.weight.defined()) {
+    // One [3C, C] matmul for the frozen bases; LoRA updates are added per projection.
+    std::vector<at::Tensor> parts = b.qkv.base_forward(x).chunk(3, -1);
+    q = parts[0], k = parts[1], v = parts[2];
+    if (b.q_lin.lora && !b.q_lin.lora->merged) q = q + b.q_lin.lora->delta(x, ctx.train, ctx.generator).to(q.scalar_type());
+    if (b.k_lin.lora && !b.k_lin.lora->merged) k = k + b.k_lin.lora->delta(x, ctx.train, ctx.generator).to(k.scalar_type());
+    if (b.v_lin.lora && !b.v_lin.lora->merged) v = v + b.v_lin.lora->delta(x, ctx.train, ctx.generator).to(v.scalar_type());
+  } else {
+    q = b.q_lin.forward(x, ctx);
+    k = b.k_lin.forward(x, ctx);
+    v = b.v_lin.forward(x, ctx);
+  }
+  auto heads = [&](const at::Tensor& t) { return t.reshape({B, T, H, D}).transpose(1, 2); };  // [B,H,T,D]
+  q = heads(q) / std::sqrt(static_cast<double>(D));
+  k = heads(k);
+  v = heads(v);
   at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).to(at::kFloat);  // [B,H,T,T]
-  scores.masked_fill_(key_mask, std::numeric_limits<float>::lowest());   // finfo(float32).min
-  at::Tensor weights = at::softmax(scores, -1).to(q.scalar_type());
-  at::Tensor context = at::matmul(weights, v).transpose(1, 2).reshape({B, T, H * D});  // [B,T,C]
-  return b.out_lin.forward(context);
+  scores = scores.masked_fill(key_mask, std::numeric_limits<float>::lowest());  // finfo(float32).min
+  at::Tensor weights = dropout(at::softmax(scores, -1), config_.attention_dropout, ctx.train, ctx.generator);
+  at::Tensor context = at::matmul(weights.to(q.scalar_type()), v).transpose(1, 2).reshape({B, T, H * D});  // [B,T,C]
+  return b.out_lin.forward(context, ctx);
 }
 
-// x = LN_out(FFN(s) + s) with s = LN_sa(attn(x) + x); FFN = lin2(act(lin1(s)))
-at::Tensor DistilBertClassifier::block(const TransformerBlock& b, const at::Tensor& x, const at::Tensor& key_mask) const {
-  at::Tensor s = b.sa_layer_norm.forward(attention(b, x, key_mask).to(at::kFloat) + x);
-  at::Tensor h = b.lin1.forward(s);
+// x = LN_out(FFN(s) + s) with s = LN_sa(attn(x) + x); FFN = dropout(lin2(act(lin1(s))))
+at::Tensor DistilBertClassifier::block(const TransformerBlock& b, const at::Tensor& x, const at::Tensor& key_mask,
+                                       const ForwardContext& ctx) const {
+  at::Tensor s = b.sa_layer_norm.forward(attention(b, x, key_mask, ctx).to(at::kFloat) + x);
+  at::Tensor h = b.lin1.forward(s, ctx);
   h = config_.activation == "relu" ? at::relu(h) : at::gelu(h);  // exact erf GELU
-  return b.output_layer_norm.forward(b.lin2.forward(h).to(at::kFloat) + s);
+  at::Tensor f = dropout(b.lin2.forward(h, ctx).to(at::kFloat), config_.dropout, ctx.train, ctx.generator);
+  return b.output_layer_norm.forward(f + s);
 }
 
-// hidden[:, 0] -> pre_classifier -> ReLU -> (dropout: eval) -> classifier
-at::Tensor DistilBertClassifier::head(const at::Tensor& hidden) const {
+// hidden[:, 0] -> pre_classifier -> ReLU -> dropout -> classifier
+at::Tensor DistilBertClassifier::head(const at::Tensor& hidden, const ForwardContext& ctx) const {
   at::Tensor pooled = hidden.select(1, 0);
-  return classifier.forward(at::relu(pre_classifier.forward(pooled)));
+  at::Tensor h = at::relu(pre_classifier.forward(pooled, ctx));
+  return classifier.forward(dropout(h, config_.seq_classif_dropout, ctx.train, ctx.generator), ctx);
 }
 
 ForwardOutputs DistilBertClassifier::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask,
-                                             bool want_hidden) const {
-  c10::InferenceMode inference;
+                                             const ForwardOptions& options) const {
+  c10::optional<c10::InferenceMode> inference;
+  if (!options.grad) inference.emplace();
+  at::AutoGradMode grad_mode(options.grad);
   at::Tensor ids = input_ids.to(device_, at::kLong);
   at::Tensor mask = attention_mask.to(device_);
   check_inputs(config_, ids, mask);
+  ForwardContext ctx;
+  ctx.train = options.train;
+  if (options.train) ctx.generator = generator_;
   // Only keys are masked; a mask value counts as "attend" whenever it is non-zero.
   at::Tensor key_mask = (mask == 0).view({ids.size(0), 1, 1, ids.size(1)});
   ForwardOutputs out;
-  at::Tensor x = embed(ids);
-  if (want_hidden) out.hidden_states.push_back(x);
+  at::Tensor x = embed(ids, ctx);
+  if (options.want_hidden) out.hidden_states.push_back(x);
   for (const auto& b : blocks) {
-    x = block(b, x, key_mask);
-    if (want_hidden) out.hidden_states.push_back(x);
+    x = block(b, x, key_mask, ctx);
+    if (options.want_hidden) out.hidden_states.push_back(x);
   }
-  if (want_hidden) out.last_hidden_state = x;
-  out.logits = head(x).to(at::kFloat);
+  if (options.want_hidden) out.last_hidden_state = x;
+  out.logits = head(x, ctx).to(at::kFloat);
   return out;
 }
 

@@ -1,19 +1,23 @@
-// DistilBertForSequenceClassification, computed exactly as transformers does
-// (eval mode): post-LN blocks, exact erf GELU, key padding masked with the
-// dtype's minimum, head = hidden[:, 0] -> pre_classifier -> ReLU -> classifier.
+// DistilBertForSequenceClassification, computed exactly as transformers does:
+// post-LN blocks, exact erf GELU, key padding masked with the dtype's minimum,
+// head = hidden[:, 0] -> pre_classifier -> ReLU -> dropout -> classifier.
+// Optional LoRA adapters on any of its linears (PEFT semantics, lora.h).
 // Shapes: B batch, T tokens, C = dim, H heads, D = C / H, F = hidden_dim, K labels.
 #pragma once
 
+#include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
+#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/distilbert_config.h"
 #include "core/linear.h"
+#include "core/lora.h"
 #include "core/precision.h"
 
 namespace lora {
@@ -26,11 +30,17 @@ struct LayerNorm {
 
 struct TransformerBlock {
   Linear q_lin, k_lin, v_lin, out_lin;  // [C, C]
-  Linear qkv;  // q, k and v stacked [3C, C] in the compute dtype: one wide matmul instead of three
+  Linear qkv;  // q, k, v stacked [3C, C] when all three are frozen: one wide matmul instead of three
   LayerNorm sa_layer_norm;
   Linear lin1;  // [F, C]
   Linear lin2;  // [C, F]
   LayerNorm output_layer_norm;
+};
+
+struct ForwardOptions {
+  bool want_hidden = false;  // keep every layer's output
+  bool train = false;        // dropout active (train mode)
+  bool grad = false;         // record the autograd graph (for backward)
 };
 
 struct ForwardOutputs {
@@ -44,26 +54,53 @@ struct LoadOptions {
   Precision precision = Precision::FP32;
 };
 
+using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
+
 class DistilBertClassifier {
  public:
   // Reads config.json and the safetensors weights of an HF checkpoint folder.
   static std::unique_ptr<DistilBertClassifier> load(const std::string& dir, const LoadOptions& options);
 
   // input_ids, attention_mask: int64 [B, T] on any device. Checks ranges (ERR_INVALID_ARGUMENT).
-  ForwardOutputs forward(const at::Tensor& input_ids, const at::Tensor& attention_mask, bool want_hidden) const;
+  ForwardOutputs forward(const at::Tensor& input_ids, const at::Tensor& attention_mask,
+                         const ForwardOptions& options) const;
+
+  // Adds LoRA adapters (freezing everything else but the spec's biases and
+  // modules_to_save). ERR_CONFIG for an unknown module name.
+  void attach_lora(const LoraSpec& spec, uint64_t seed);
+  // Makes every parameter trainable (full fine-tuning).
+  void enable_full_finetune();
+  // Reads PEFT adapter_model.safetensors values into the attached adapters and saved modules.
+  void load_adapter_weights(const std::string& path);
+  // Trainable tensors under the names they are saved with: PEFT adapter keys
+  // with LoRA, transformers' state-dict names for full fine-tuning.
+  const NamedTensors& trainable() const { return trainable_; }
+  // Every parameter under transformers' names (LoRA excluded).
+  NamedTensors state_dict() const;
+  bool has_lora() const { return !lora_modules_.empty(); }
+  // Folds scale·B·A into each adapted weight (merge) or takes it out again (unmerge).
+  void merge_lora();
+  void unmerge_lora();
 
   const DistilBertConfig& config() const { return config_; }
   c10::Device device() const { return device_; }
   Precision precision() const { return precision_; }
   void set_precision(Precision p);
+  void set_seed(uint64_t seed);
   int64_t parameter_count() const;
+  // All linears by module name ("distilbert.transformer.layer.0.attention.q_lin", "classifier", ...).
+  std::vector<std::string> linear_names() const;
 
  private:
   DistilBertClassifier() = default;
-  at::Tensor embed(const at::Tensor& input_ids) const;                                    // [B,T] -> [B,T,C]
-  at::Tensor attention(const TransformerBlock& b, const at::Tensor& x, const at::Tensor& key_mask) const;
-  at::Tensor block(const TransformerBlock& b, const at::Tensor& x, const at::Tensor& key_mask) const;
-  at::Tensor head(const at::Tensor& hidden) const;                                        // [B,T,C] -> [B,K]
+  void index_modules();
+  Linear& linear(const std::string& name);
+  at::Tensor embed(const at::Tensor& input_ids, const ForwardContext& ctx) const;                       // [B,T] -> [B,T,C]
+  at::Tensor attention(const TransformerBlock& b, const at::Tensor& x, const at::Tensor& key_mask,
+                       const ForwardContext& ctx) const;
+  at::Tensor block(const TransformerBlock& b, const at::Tensor& x, const at::Tensor& key_mask,
+                   const ForwardContext& ctx) const;
+  at::Tensor head(const at::Tensor& hidden, const ForwardContext& ctx) const;                           // [B,T,C] -> [B,K]
 
   DistilBertConfig config_;
   c10::Device device_ = c10::Device(c10::kCPU);
@@ -74,6 +111,12 @@ class DistilBertClassifier {
   std::vector<TransformerBlock> blocks;
   Linear pre_classifier;  // [C, C]
   Linear classifier;      // [K, C]
+
+  std::map<std::string, Linear*> linears_;  // module name -> linear (points into blocks / the head)
+  std::vector<std::string> lora_modules_;
+  bool merged_ = false;
+  NamedTensors trainable_;
+  at::Generator generator_;
 };
 
 }  // namespace lora

@@ -1,25 +1,41 @@
-// y = x Wᵀ + b with HF's layout: weight [out, in], bias [out].
+// y = x Wᵀ + b with HF's layout: weight [out, in], bias [out], plus an
+// optional LoRA adapter beside it (see lora.h).
 #pragma once
 
+#include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
 
+#include <memory>
+
+#include "core/lora.h"
 #include "core/precision.h"
 
 namespace lora {
 
+// Per-call state of a forward pass.
+struct ForwardContext {
+  bool train = false;                      // dropout active
+  c10::optional<at::Generator> generator;  // for dropout masks
+};
+
 struct Linear {
   at::Tensor weight;       // [out, in], fp32 master copy
   at::Tensor bias;         // [out] fp32, or undefined
-  at::Tensor weight_lowp;  // weight in the compute dtype when it is not fp32
+  at::Tensor weight_lowp;  // cached compute-dtype copy (frozen weights only)
   at::Tensor bias_lowp;
+  c10::ScalarType compute = c10::kFloat;
+  std::shared_ptr<LoraAdapter> lora;  // null when the module is not adapted
 
   int64_t out_features() const { return weight.size(0); }
   int64_t in_features() const { return weight.size(1); }
 
-  // Prepares the low-precision copies used by forward() for `p`.
+  // Sets the matmul dtype. A trainable weight is cast per call (so the cast is
+  // differentiable and never stale); a frozen one keeps a cached copy.
   void set_precision(Precision p);
-  // x: [..., in] in fp32 or the compute dtype -> [..., out] in the compute dtype.
-  at::Tensor forward(const at::Tensor& x) const;
+  // x Wᵀ + b only: [..., in] -> [..., out] in the compute dtype.
+  at::Tensor base_forward(const at::Tensor& x) const;
+  // Base plus the LoRA update when present.
+  at::Tensor forward(const at::Tensor& x, const ForwardContext& ctx) const;
 };
 
 }  // namespace lora

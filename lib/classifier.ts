@@ -1,15 +1,14 @@
 // Classifier: a Hugging Face DistilBERT sequence-classification checkpoint,
 // loaded into libtorch, classifying texts off the JavaScript thread.
-import { availableParallelism } from 'node:os';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { DisposedError, FormatError, LoraNodeError, expected, fromNativeError } from './errors.js';
-import { loadAddon } from './native/loader.js';
-import type { NativeClassifierHandle, NativeModelInfo } from './native/types.js';
+import { openModel } from './native/open-model.js';
+import type { NativeModelHandle, NativeModelInfo } from './native/types.js';
 import { type Prediction, type Task, predictionFromLogits, taskFromConfig } from './task.js';
 import { type EncodedBatch, TextTokenizer } from './tokenizer.js';
-import { oneOf, optionsObject, positiveInteger, textList, nonEmptyString } from './validate.js';
+import { nonEmptyString, optionsObject, positiveInteger, textList } from './validate.js';
 
 export type Device = 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
 export type Precision = 'auto' | 'fp32' | 'bf16' | 'fp16';
@@ -23,6 +22,8 @@ export interface ClassifierOptions {
   maxLength?: number;
   /** Matmul precision; 'auto' uses bf16 where the hardware runs it fast. Default 'auto'. */
   precision?: Precision;
+  /** A PEFT LoRA adapter folder to apply on top of the checkpoint. */
+  adapter?: string;
 }
 
 export interface PredictOptions {
@@ -35,15 +36,6 @@ export interface PredictOptions {
 /** Token ids for `logits()`: row-major [batchSize, seqLen]. */
 export type TokenBatch = EncodedBatch;
 
-const PRECISIONS = ['auto', 'fp32', 'bf16', 'fp16'] as const;
-
-function deviceOption(value: unknown): string {
-  if (value === undefined) return 'auto';
-  if (typeof value !== 'string' || !/^(auto|cpu|cuda(:\d+)?)$/.test(value))
-    throw expected("'auto', 'cpu', 'cuda' or 'cuda:N'", 'options.device', value);
-  return value;
-}
-
 export class Classifier implements Disposable {
   readonly labels: readonly string[];
   readonly task: Task;
@@ -53,7 +45,7 @@ export class Classifier implements Disposable {
   readonly precisionReason: string;
   readonly maxLength: number;
 
-  private handle: NativeClassifierHandle | undefined;
+  private handle: NativeModelHandle | undefined;
   // Absent when the checkpoint ships no tokenizer: logits() still works, predict() explains.
   private readonly tokenizer: TextTokenizer | undefined;
   private readonly tokenizerProblem: LoraNodeError | undefined;
@@ -63,7 +55,7 @@ export class Classifier implements Disposable {
   private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(
-    handle: NativeClassifierHandle,
+    handle: NativeModelHandle,
     tokenizer: TextTokenizer | LoraNodeError,
     maxLength: number,
   ) {
@@ -83,17 +75,8 @@ export class Classifier implements Disposable {
   static async load(checkpointDir: string, options?: ClassifierOptions): Promise<Classifier> {
     const dir = nonEmptyString(checkpointDir, 'checkpointDir');
     const o = optionsObject(options, 'options');
-    const device = deviceOption(o.device);
-    const precision = oneOf(o.precision, PRECISIONS, 'options.precision', 'auto');
-    const threads = positiveInteger(o.threads, 'options.threads', availableParallelism());
     const maxLength = o.maxLength === undefined ? undefined : positiveInteger(o.maxLength, 'options.maxLength');
-    const addon = loadAddon();
-    let handle: NativeClassifierHandle;
-    try {
-      handle = await addon.NativeClassifier.load(dir, { device, precision, threads });
-    } catch (error) {
-      throw fromNativeError(error);
-    }
+    const { handle } = await openModel(dir, { device: o.device, precision: o.precision, threads: o.threads, adapter: o.adapter });
     const positions = handle.info().maxPositionEmbeddings;
     const hasTokenizer = ['tokenizer.json', 'vocab.txt'].some((file) => existsSync(join(dir, file)));
     if (!hasTokenizer) {
@@ -147,7 +130,7 @@ export class Classifier implements Disposable {
   async forwardWithHiddenStates(batch: TokenBatch): Promise<{ logits: Float32Array; hiddenStates: Float32Array[] }> {
     this.live();
     const b = this.checkBatch(batch);
-    const out = await this.enqueue(() => this.handle!.forward(b.inputIds, b.attentionMask, b.batchSize, b.seqLen, true));
+    const out = await this.enqueue(() => this.handle!.forward(b.inputIds, b.attentionMask, b.batchSize, b.seqLen, { wantHidden: true }));
     return { logits: out.logits, hiddenStates: out.hiddenStates ?? [] };
   }
 
@@ -198,7 +181,7 @@ export class Classifier implements Disposable {
   }
 
   private async run(batch: TokenBatch): Promise<Float32Array> {
-    const out = await this.enqueue(() => this.handle!.forward(batch.inputIds, batch.attentionMask, batch.batchSize, batch.seqLen, false));
+    const out = await this.enqueue(() => this.handle!.forward(batch.inputIds, batch.attentionMask, batch.batchSize, batch.seqLen));
     return out.logits;
   }
 

@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'ERR_SHAPE'
   | 'ERR_MISSING_TENSOR'
   | 'ERR_TOKENIZER'
+  | 'ERR_DATA'
   | 'ERR_IO'
   | 'ERR_DEVICE'
   | 'ERR_DISPOSED'
@@ -52,6 +53,7 @@ const FORMAT_CODES = new Set<ErrorCode>([
   'ERR_SHAPE',
   'ERR_MISSING_TENSOR',
   'ERR_TOKENIZER',
+  'ERR_DATA',
 ]);
 
 /** Turns an error thrown by the addon (a plain Error with `code`) into our class. */

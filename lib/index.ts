@@ -2,8 +2,14 @@
 export { Classifier } from './classifier.js';
 export type { ClassifierOptions, PredictOptions, TokenBatch, Device, Precision } from './classifier.js';
 export type { Prediction, Task } from './task.js';
+export { Model } from './model.js';
+export type { ModelOptions, ForwardOptions } from './model.js';
+export type { LoraOptions } from './lora/options.js';
 export { TextTokenizer } from './tokenizer.js';
 export type { EncodedBatch, TextEncoding, TokenizerOptions } from './tokenizer.js';
+export { loadExamples, inferTask, labelSpace, encodeLabels } from './data/examples.js';
+export type { Example, Label, LoadExamplesOptions } from './data/examples.js';
+export * from './metrics/index.js';
 export { readSafetensors, writeSafetensors } from './safetensors.js';
 export type { SafetensorsContents, StoredTensor, SafetensorsDtype, TensorData } from './safetensors.js';
 export { runtimeReport } from './runtime.js';

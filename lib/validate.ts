@@ -19,6 +19,13 @@ export function positiveInteger(value: unknown, name: string, fallback?: number)
   return value;
 }
 
+export function nonNegativeInteger(value: unknown, name: string, fallback?: number): number {
+  if (value === undefined && fallback !== undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0)
+    throw expected('a non-negative integer', name, value);
+  return value;
+}
+
 export function oneOf<T extends string>(value: unknown, allowed: readonly T[], name: string, fallback?: T): T {
   if (value === undefined && fallback !== undefined) return fallback;
   if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value))
@@ -39,4 +46,12 @@ export function textList(value: unknown, name: string): string[] {
     if (typeof item !== 'string') throw expected('a string', `${name}[${i}]`, item);
   });
   return value as string[];
+}
+
+/** 'auto' | 'cpu' | 'cuda' | 'cuda:N' (default 'auto'). */
+export function deviceOption(value: unknown, name = 'options.device'): string {
+  if (value === undefined) return 'auto';
+  if (typeof value !== 'string' || !/^(auto|cpu|cuda(:\d+)?)$/.test(value))
+    throw expected("'auto', 'cpu', 'cuda' or 'cuda:N'", name, value);
+  return value;
 }

@@ -52,19 +52,60 @@ export interface NativeModelInfo {
 
 export interface NativeForwardResult {
   logits: Float32Array;
+  loss?: number;
   lastHiddenState?: Float32Array;
   hiddenStates?: Float32Array[];
 }
 
-export interface NativeClassifierHandle {
+export interface NativeForwardOptions {
+  wantHidden?: boolean;
+  /** Dropout active. */
+  train?: boolean;
+  /** Backpropagate the loss; gradients accumulate until zeroGrad(). Needs labels. */
+  backward?: boolean;
+  /** Class ids (Int32Array [B]) or targets (Float32Array [B*K]). */
+  labels?: Int32Array | Float32Array;
+  lossKind?: 'ce' | 'bce' | 'mse';
+  classWeights?: Float32Array;
+  posWeight?: Float32Array;
+}
+
+/** A targeted module resolved from LoraOptions. */
+export interface NativeLoraModule {
+  module: string;
+  r: number;
+  alpha: number;
+}
+
+export interface NativeLoraSpec {
+  modules: NativeLoraModule[];
+  dropout: number;
+  useRslora: boolean;
+  init: 'kaiming' | 'gaussian' | 'zeros';
+  bias: 'none' | 'all' | 'lora_only';
+  modulesToSave: string[];
+}
+
+export interface NativeModelHandle {
   info(): NativeModelInfo;
   forward(
     inputIds: Int32Array,
     attentionMask: Int32Array,
     batchSize: number,
     seqLen: number,
-    wantHidden: boolean,
+    options?: NativeForwardOptions,
   ): Promise<NativeForwardResult>;
+  attachLora(spec: NativeLoraSpec, seed: number): void;
+  enableFullFinetune(): void;
+  loadAdapter(path: string): Promise<void>;
+  trainableNames(): string[];
+  linearNames(): string[];
+  gradients(): Record<string, Float32Array>;
+  zeroGrad(): void;
+  mergeLora(): void;
+  unmergeLora(): void;
+  saveTrainable(path: string, metadata?: Record<string, string>): Promise<void>;
+  saveStateDict(path: string, metadata?: Record<string, string>): Promise<void>;
   dispose(): void;
 }
 
@@ -81,5 +122,5 @@ export interface NativeAddon {
   resolvePrecision(precision: string, device: string): { device: string; precision: string; reason: string };
   readSafetensors(path: string): Promise<SafetensorsContents>;
   writeSafetensors(path: string, tensors: Record<string, StoredTensor>, metadata?: Record<string, string>): Promise<void>;
-  NativeClassifier: { load(dir: string, options: NativeLoadOptions): Promise<NativeClassifierHandle> };
+  NativeModel: { load(dir: string, options: NativeLoadOptions): Promise<NativeModelHandle> };
 }

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <set>
 
 #include "core/errors.h"
@@ -20,16 +21,25 @@ namespace lora {
 
 namespace {
 
-// Shortest text that reads back as the same double ("0.999", "1e-08").
+// Shortest text that reads back as the same double, as JavaScript prints it ("0.999", "1e-8").
 std::string number_text(double value) {
   if (std::isnan(value)) return "NaN";
   if (std::isinf(value)) return value > 0 ? "Infinity" : "-Infinity";
-  char buffer[40];
-  for (int precision = 1; precision <= 17; ++precision) {
-    std::snprintf(buffer, sizeof buffer, "%.*g", precision, value);
+  if (value == 0) return "0";
+  char buffer[64];
+  int precision = 1;
+  for (; precision < 17; ++precision) {
+    std::snprintf(buffer, sizeof buffer, "%.*e", precision - 1, value);
     if (std::strtod(buffer, nullptr) == value) break;
   }
-  return buffer;
+  std::snprintf(buffer, sizeof buffer, "%.*e", precision - 1, value);
+  const int exponent = std::atoi(std::strchr(buffer, 'e') + 1);
+  if (exponent >= -6 && exponent < 21) {  // plain notation, as Number.prototype.toString
+    std::snprintf(buffer, sizeof buffer, "%.*f", std::max(0, precision - 1 - exponent), value);
+    return buffer;
+  }
+  std::string mantissa(buffer, std::strchr(buffer, 'e'));
+  return mantissa + (exponent < 0 ? "e-" : "e+") + std::to_string(std::abs(exponent));
 }
 
 std::string shape_text(at::IntArrayRef shape) {
@@ -42,11 +52,15 @@ std::string shape_text(at::IntArrayRef shape) {
   fail(code::kInvalidArgument, "Expected " + what + " for " + name + " but received " + received);
 }
 
+[[noreturn]] void expected_number(const std::string& what, const std::string& name, double received) {
+  expected(what, name, "number " + number_text(received));
+}
+
 void check_hyperparameters(const AdamWOptions& o) {
-  if (!(std::isfinite(o.lr) && o.lr >= 0)) expected("a non-negative finite number", "lr", number_text(o.lr));
-  if (!(o.beta1 >= 0 && o.beta1 < 1)) expected("a number in [0, 1)", "betas[0]", number_text(o.beta1));
-  if (!(o.beta2 >= 0 && o.beta2 < 1)) expected("a number in [0, 1)", "betas[1]", number_text(o.beta2));
-  if (!(std::isfinite(o.eps) && o.eps >= 0)) expected("a non-negative finite number", "eps", number_text(o.eps));
+  if (!(std::isfinite(o.lr) && o.lr >= 0)) expected_number("a non-negative finite number", "lr", o.lr);
+  if (!(o.beta1 >= 0 && o.beta1 < 1)) expected_number("a number in [0, 1)", "betas[0]", o.beta1);
+  if (!(o.beta2 >= 0 && o.beta2 < 1)) expected_number("a number in [0, 1)", "betas[1]", o.beta2);
+  if (!(std::isfinite(o.eps) && o.eps >= 0)) expected_number("a non-negative finite number", "eps", o.eps);
 }
 
 std::string lower(std::string s) {
@@ -76,7 +90,7 @@ AdamW::AdamW(std::vector<NamedParameter> params, AdamWOptions options)
       expected("a floating-point tensor", "parameter \"" + p.name + "\"",
                p.tensor.defined() ? std::string("a tensor of ") + c10::toString(p.tensor.scalar_type()) : "no tensor");
     if (!(std::isfinite(p.weight_decay) && p.weight_decay >= 0))
-      expected("a non-negative finite number", "the weight decay of \"" + p.name + "\"", number_text(p.weight_decay));
+      expected_number("a non-negative finite number", "the weight decay of \"" + p.name + "\"", p.weight_decay);
     // state = {step: 0, exp_avg: zeros_like(p), exp_avg_sq: zeros_like(p)} (torch creates it lazily; zeros are the same)
     exp_avg_.push_back(at::zeros_like(p.tensor, at::MemoryFormat::Preserve));
     exp_avg_sq_.push_back(at::zeros_like(p.tensor, at::MemoryFormat::Preserve));
@@ -87,8 +101,8 @@ AdamW::AdamW(std::vector<NamedParameter> params, AdamWOptions options)
 void AdamW::step(const std::vector<at::Tensor>& grads, double lr) {
   if (grads.size() != params_.size())
     expected(std::to_string(params_.size()) + " gradients (one per parameter)", "grads",
-             std::to_string(grads.size()));
-  if (!(std::isfinite(lr) && lr >= 0)) expected("a non-negative finite number", "lr", number_text(lr));
+             std::to_string(grads.size()) + " gradients");
+  if (!(std::isfinite(lr) && lr >= 0)) expected_number("a non-negative finite number", "lr", lr);
   for (size_t i = 0; i < params_.size(); ++i) {
     const at::Tensor& p = params_[i].tensor;
     const at::Tensor& g = grads[i];
@@ -188,7 +202,7 @@ double global_grad_norm(const std::vector<at::Tensor>& grads) {
 
 ClipResult clip_grad_norm(const std::vector<at::Tensor>& grads, double max_norm) {
   if (!(std::isfinite(max_norm) && max_norm > 0))
-    expected("a positive finite number", "maxGradNorm", number_text(max_norm));
+    expected_number("a positive finite number", "maxGradNorm", max_norm);
   at::NoGradGuard no_grad;
   std::vector<at::Tensor> defined;
   for (const at::Tensor& g : grads)
@@ -201,7 +215,8 @@ ClipResult clip_grad_norm(const std::vector<at::Tensor>& grads, double max_norm)
   const at::Tensor total_norm = at::norm(at::stack(norms), 2);
   // clip_coef = max_norm / (total_norm + 1e-6)   (Tensor.__rtruediv__ is reciprocal() * other)
   const at::Tensor clip_coef = (total_norm + 1e-6).reciprocal() * max_norm;
-  const at::Tensor clip_coef_clamped = at::clamp(clip_coef, c10::optional<at::Scalar>(), c10::optional<at::Scalar>(1.0));
+  const at::Tensor clip_coef_clamped = 
+      at::clamp(clip_coef, c10::optional<at::Scalar>(), c10::optional<at::Scalar>(1.0));
   const double coef = clip_coef_clamped.item<double>();
   // torch multiplies by the clamped coef unconditionally; times 1.0 changes no value,
   // so skip that pass (but not for a NaN coef, which torch spreads to every gradient).

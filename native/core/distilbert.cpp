@@ -230,9 +230,10 @@ void DistilBertClassifier::attach_lora(const LoraSpec& spec, uint64_t seed) {
     lora_modules_.push_back(m.module);
   }
   // Trainable set in model order, named as PEFT saves them.
+  // PEFT matches modules_to_save with plain str.endswith: "classifier" also saves "pre_classifier".
   auto saved = [&](const std::string& module) {
     for (const auto& s : spec.modules_to_save)
-      if (module == s || ends_with(module, "." + s)) return true;
+      if (ends_with(module, s) && linears_.count(module)) return true;
     return false;
   };
   trainable_.clear();

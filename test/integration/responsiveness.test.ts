@@ -46,9 +46,9 @@ describe('responsiveness and concurrency', () => {
 
   it('raw native forwards running at once on the worker pool equal sequential ones', async () => {
     const { addon } = await import('../helpers/addon.js');
-    const handle = await addon.NativeClassifier.load(golden('small-multilabel').checkpoint, { device: 'cpu', precision: 'fp32', threads: 1 });
+    const handle = await addon.NativeModel.load(golden('small-multilabel').checkpoint, { device: 'cpu', precision: 'fp32', threads: 1 });
     const batches = Array.from({ length: 8 }, (_, i) => clf.encode(makeTexts(16, 100 + i)));
-    const run = (b: (typeof batches)[number]) => handle.forward(b.inputIds, b.attentionMask, b.batchSize, b.seqLen, false);
+    const run = (b: (typeof batches)[number]) => handle.forward(b.inputIds, b.attentionMask, b.batchSize, b.seqLen);
     const sequential = [];
     for (const b of batches) sequential.push((await run(b)).logits);
     const concurrent = (await Promise.all(batches.map(run))).map((o) => o.logits);

@@ -163,15 +163,15 @@ describe('bad calls on a loaded classifier', () => {
   });
 
   it('the native entry checks again when JavaScript validation is bypassed', async () => {
-    const handle = await addon.NativeClassifier.load(golden('tiny').checkpoint, { device: 'cpu', precision: 'fp32', threads: 1 });
+    const handle = await addon.NativeModel.load(golden('tiny').checkpoint, { device: 'cpu', precision: 'fp32', threads: 1 });
     const bad = ids.slice();
     bad[0] = 1000;
-    await rejectsWith(handle.forward(bad, mask, 2, 4, false), 'ERR_INVALID_ARGUMENT', /Expected token ids in \[0, 100\) but received 1000/);
-    expect(() => handle.forward(ids, mask, 3, 4, false)).toThrow(/Expected inputIds of length 12/);
-    expect(() => handle.forward(ids, mask, 0, 4, false)).toThrow(/Expected a positive integer for batchSize/);
-    await rejectsWith(handle.forward(new Int32Array(600), new Int32Array(600), 1, 600, false), 'ERR_INVALID_ARGUMENT', /seqLen <= max_position_embeddings \(512\)/);
+    await rejectsWith(handle.forward(bad, mask, 2, 4), 'ERR_INVALID_ARGUMENT', /Expected token ids in \[0, 100\) but received 1000/);
+    expect(() => handle.forward(ids, mask, 3, 4)).toThrow(/Expected inputIds of length 12/);
+    expect(() => handle.forward(ids, mask, 0, 4)).toThrow(/Expected a positive integer for batchSize/);
+    await rejectsWith(handle.forward(new Int32Array(600), new Int32Array(600), 1, 600), 'ERR_INVALID_ARGUMENT', /seqLen <= max_position_embeddings \(512\)/);
     handle.dispose();
-    expect(() => handle.forward(ids, mask, 2, 4, false)).toThrow(/after dispose/);
+    expect(() => handle.forward(ids, mask, 2, 4)).toThrow(/after dispose/);
   });
 
   it('still works after all of the above', async () => {

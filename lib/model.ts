@@ -1,0 +1,160 @@
+// Model: the low-level handle for custom loops and golden tests — forward with
+// an optional loss and backward, gradients by PEFT key, adapters, merging.
+import { mkdir, rename, writeFile, copyFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
+
+import type { TokenBatch } from './classifier.js';
+import { DisposedError, expected, fromNativeError } from './errors.js';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapterConfigJson } from './lora/adapter-config.js';
+import type { LoraOptions, ResolvedLora } from './lora/options.js';
+import { openModel } from './native/open-model.js';
+import type { NativeForwardOptions, NativeModelHandle, NativeModelInfo } from './native/types.js';
+import { type Task, taskFromConfig } from './task.js';
+import { optionsObject } from './validate.js';
+
+export interface ModelOptions {
+  device?: 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
+  precision?: 'auto' | 'fp32' | 'bf16' | 'fp16';
+  threads?: number;
+  /** A PEFT adapter folder (adapter_config.json + adapter_model.safetensors) to apply. */
+  adapter?: string;
+  /** Attach new LoRA adapters (true = defaults), or false for full fine-tuning. */
+  lora?: LoraOptions | boolean;
+  /** Seed of LoRA initialisation and dropout masks. Default 42. */
+  seed?: number;
+}
+
+export interface ForwardOptions {
+  /** Class ids (Int32Array [B]) or targets (Float32Array [B × numLabels]) to compute the loss. */
+  labels?: Int32Array | Float32Array;
+  /** Dropout active. Default false. */
+  train?: boolean;
+  /** Backpropagate the loss into the trainable parameters (gradients accumulate until zeroGrad()). */
+  backward?: boolean;
+  classWeights?: Float32Array;
+  posWeight?: Float32Array;
+  /** Override the loss that problem_type selects: cross-entropy, BCE-with-logits or MSE. */
+  lossKind?: 'ce' | 'bce' | 'mse';
+}
+
+/** Files of a Hugging Face checkpoint folder copied alongside saved weights. */
+const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'vocab.txt', 'special_tokens_map.json'];
+
+export class Model implements Disposable {
+  readonly labels: readonly string[];
+  readonly task: Task;
+  readonly info: NativeModelInfo;
+  readonly lora: ResolvedLora | undefined;
+  private handle: NativeModelHandle | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private readonly checkpointDir: string,
+    handle: NativeModelHandle,
+    lora: ResolvedLora | undefined,
+  ) {
+    this.handle = handle;
+    this.lora = lora;
+    this.info = handle.info();
+    this.labels = Object.freeze([...this.info.labels]);
+    this.task = taskFromConfig(this.info.problemType, this.info.labels.length);
+  }
+
+  static async load(checkpointDir: string, options?: ModelOptions): Promise<Model> {
+    const o = optionsObject(options, 'options');
+    const opened = await openModel(checkpointDir, o);
+    return new Model(checkpointDir, opened.handle, opened.lora);
+  }
+
+  async forward(batch: TokenBatch, options?: ForwardOptions): Promise<{ logits: Float32Array; loss?: number }> {
+    const o = optionsObject(options, 'options') as ForwardOptions;
+    const b = optionsObject(batch, 'batch') as Partial<TokenBatch>;
+    for (const key of ['inputIds', 'attentionMask'] as const)
+      if (!(b[key] instanceof Int32Array)) throw expected('an Int32Array', `batch.${key}`, b[key]);
+    const native: NativeForwardOptions = { train: o.train === true, backward: o.backward === true };
+    if (o.labels !== undefined) native.labels = o.labels;
+    if (o.classWeights !== undefined) native.classWeights = o.classWeights;
+    if (o.posWeight !== undefined) native.posWeight = o.posWeight;
+    if (o.lossKind !== undefined) native.lossKind = o.lossKind;
+    const out = await this.enqueue((h) => h.forward(b.inputIds!, b.attentionMask!, b.batchSize!, b.seqLen!, native));
+    return out.loss === undefined ? { logits: out.logits } : { logits: out.logits, loss: out.loss };
+  }
+
+  /** Gradients of the trainable parameters, keyed as they are saved (PEFT keys with LoRA). */
+  gradients(): Record<string, Float32Array> {
+    return this.live().gradients();
+  }
+
+  zeroGrad(): void {
+    this.live().zeroGrad();
+  }
+
+  trainableParameterNames(): string[] {
+    return this.live().trainableNames();
+  }
+
+  /** Folds scale·B·A into the base weights (forward unchanged up to rounding). */
+  mergeLora(): void {
+    this.live().mergeLora();
+  }
+
+  unmergeLora(): void {
+    this.live().unmergeLora();
+  }
+
+  /** Writes a PEFT adapter folder: adapter_config.json + adapter_model.safetensors. */
+  async saveAdapter(dir: string): Promise<void> {
+    this.live();
+    if (!this.lora) throw expected('a model with LoRA adapters (load with lora or adapter)', 'saveAdapter()', 'a model without');
+    await mkdir(dir, { recursive: true });
+    await this.enqueue((handle) => handle.saveTrainable(join(dir, ADAPTER_WEIGHTS), { format: 'pt' }));
+    await writeAtomic(join(dir, ADAPTER_CONFIG), adapterConfigJson(this.lora, basename(this.checkpointDir)));
+  }
+
+  /** Writes a plain Hugging Face checkpoint with the LoRA updates merged into the weights. */
+  async saveMerged(dir: string): Promise<void> {
+    this.live();
+    await mkdir(dir, { recursive: true });
+    await this.enqueue(async (handle) => {
+      handle.mergeLora();
+      try {
+        await handle.saveStateDict(join(dir, 'model.safetensors'), { format: 'pt' });
+      } finally {
+        handle.unmergeLora();
+      }
+    });
+    await copyFile(join(this.checkpointDir, 'config.json'), join(dir, 'config.json'));
+    for (const file of TOKENIZER_FILES)
+      if (existsSync(join(this.checkpointDir, file))) await copyFile(join(this.checkpointDir, file), join(dir, file));
+  }
+
+  dispose(): void {
+    this.handle?.dispose();
+    this.handle = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  private live(): NativeModelHandle {
+    if (!this.handle) throw new DisposedError('Model');
+    return this.handle;
+  }
+
+  private enqueue<T>(work: (handle: NativeModelHandle) => Promise<T>): Promise<T> {
+    const next = this.queue.then(() => work(this.live()));
+    this.queue = next.catch(() => undefined);
+    return next.catch((error: unknown) => {
+      throw fromNativeError(error);
+    });
+  }
+}
+
+/** Temp file + rename: a crash never leaves a half-written file. */
+export async function writeAtomic(path: string, text: string): Promise<void> {
+  const temp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  await writeFile(temp, text);
+  await rename(temp, path);
+}

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "addon/bindings.h"
+#include "addon/js_values.h"
 #include "addon/napi_errors.h"
 #include "addon/tensor_convert.h"
 #include "core/adamw.h"
@@ -40,65 +41,11 @@ namespace {
 
 constexpr double kMaxSafeInteger = 9007199254740991.0;
 
-std::string js_quoted(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
 
-// As describeReceived() in lib/errors.ts, for the values these functions take.
-std::string describe(const Napi::Value& value) {
-  if (value.IsNull()) return "null";
-  if (value.IsUndefined()) return "undefined";
-  if (value.IsString()) {
-    std::string s = value.As<Napi::String>().Utf8Value();
-    return "the string " + js_quoted(s.size() > 40 ? s.substr(0, 40) + "\xE2\x80\xA6" : s);
-  }
-  if (value.IsNumber() || value.IsBoolean() || value.IsBigInt()) {
-    const char* type = value.IsNumber() ? "number" : value.IsBoolean() ? "boolean" : "bigint";
-    return std::string(type) + " " + value.ToString().Utf8Value();
-  }
-  if (value.IsArray()) return "an array of length " + std::to_string(value.As<Napi::Array>().Length());
-  if (value.IsFunction()) return "a function";
-  if (!value.IsObject()) return "a symbol";
-  std::string ctor = "Object";
-  Napi::Value c = value.As<Napi::Object>().Get("constructor");
-  if (c.IsFunction()) {
-    Napi::Value name = c.As<Napi::Object>().Get("name");
-    if (name.IsString()) ctor = name.As<Napi::String>().Utf8Value();
-  }
-  if (value.IsTypedArray()) return "a " + ctor + " of length " + std::to_string(value.As<Napi::TypedArray>().ElementLength());
-  return "an object of type " + ctor;
-}
 
-[[noreturn]] void throw_expected(Napi::Env env, const std::string& what, const std::string& name, const Napi::Value& value) {
-  throw make_error(env, code::kInvalidArgument, "Expected " + what + " for " + name + " but received " + describe(value));
-}
 
-bool is_plain_object(const Napi::Value& value) {
-  return value.IsObject() && !value.IsArray() && !value.IsFunction() && !value.IsTypedArray() &&
-         !value.IsArrayBuffer() && !value.IsDataView() && !value.IsPromise();
-}
 
-std::vector<std::string> own_keys(Napi::Env env, const Napi::Object& object) {
-  napi_value names;
-  napi_status status = napi_get_all_property_names(env, object, napi_key_own_only,
-                                                   static_cast<napi_key_filter>(napi_key_enumerable | napi_key_skip_symbols),
-                                                   napi_key_numbers_to_strings, &names);
-  if (status != napi_ok) throw Napi::Error::New(env);
-  Napi::Array array(env, names);
-  std::vector<std::string> keys;
-  for (uint32_t i = 0; i < array.Length(); ++i) keys.push_back(array.Get(i).As<Napi::String>().Utf8Value());
-  return keys;
-}
 
-void define(Napi::Object& object, const std::string& key, Napi::Value value) {
-  object.DefineProperty(
-      Napi::PropertyDescriptor::Value(Napi::String::New(object.Env(), key), value, napi_default_jsproperty));
-}
 
 double finite_number(Napi::Env env, const Napi::Value& value, const std::string& name) {
   if (!value.IsNumber() || !std::isfinite(value.As<Napi::Number>().DoubleValue()))

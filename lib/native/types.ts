@@ -48,6 +48,8 @@ export interface NativeModelInfo {
   precision: 'fp32' | 'bf16' | 'fp16';
   precisionReason: string;
   threads: number;
+  /** Why the head was initialised fresh ('' when loaded from the checkpoint). */
+  headNotice: string;
 }
 
 export interface NativeForwardResult {
@@ -106,6 +108,8 @@ export interface NativeModelHandle {
   unmergeLora(): void;
   saveTrainable(path: string, metadata?: Record<string, string>): Promise<void>;
   saveStateDict(path: string, metadata?: Record<string, string>): Promise<void>;
+  snapshotTrainable(): void;
+  restoreTrainable(): void;
   dispose(): void;
 }
 
@@ -113,6 +117,58 @@ export interface NativeLoadOptions {
   device: string;
   precision: string;
   threads: number;
+  /** Training labels replacing config.json's id2label. */
+  labels?: string[];
+  problemType?: string;
+  /** Initialise a missing or mismatched head instead of failing. */
+  initMissingHead?: boolean;
+  seed?: number;
+}
+
+export interface NativeTrainerData {
+  /** Every example's token ids back to back (no padding). */
+  ids: Int32Array;
+  /** N + 1 positions into ids. */
+  offsets: Int32Array;
+  /** Class ids [N] or float targets [N × K]. */
+  labels: Int32Array | Float32Array;
+}
+
+export interface NativeTrainerConfig {
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  weightDecay: number;
+  warmupSteps: number;
+  warmupRatio: number;
+  scheduler: 'linear' | 'cosine' | 'constant';
+  maxGradNorm: number;
+  gradientAccumulationSteps: number;
+  seed: number;
+  lossKind: 'ce' | 'bce' | 'mse';
+  classWeights?: Float32Array;
+  posWeight?: Float32Array;
+}
+
+export interface NativeStepReport {
+  step: number;
+  totalSteps: number;
+  epoch: number;
+  loss: number;
+  learningRate: number;
+  gradNorm: number;
+  samples: number;
+  /** Seconds since this run started. */
+  seconds: number;
+}
+
+export interface NativeTrainerHandle {
+  run(untilStep: number, onStep: (report: NativeStepReport) => void): Promise<{ step: number; finished: boolean; aborted: boolean }>;
+  abort(): void;
+  info(): { step: number; totalSteps: number; stepsPerEpoch: number; warmupSteps: number; running: boolean };
+  saveState(path: string): Promise<void>;
+  loadState(path: string): Promise<void>;
+  dispose(): void;
 }
 
 export interface NativeAddon {
@@ -123,4 +179,21 @@ export interface NativeAddon {
   readSafetensors(path: string): Promise<SafetensorsContents>;
   writeSafetensors(path: string, tensors: Record<string, StoredTensor>, metadata?: Record<string, string>): Promise<void>;
   NativeModel: { load(dir: string, options: NativeLoadOptions): Promise<NativeModelHandle> };
+  /** lr[0..steps] of a transformers schedule (used by the golden tests). */
+  lrSchedule(kind: 'linear' | 'cosine' | 'constant', baseLr: number, warmupSteps: number, totalSteps: number, steps: number): Float64Array;
+  warmupSteps(warmupSteps: number, warmupRatio: number, totalSteps: number): number;
+  /** Runs AdamW steps on given gradients (used by the golden tests). */
+  adamwRun(o: {
+    params: Record<string, Float32Array>;
+    shapes?: Record<string, number[]>;
+    gradSteps: Record<string, Float32Array>[];
+    lr: number | number[];
+    betas: [number, number];
+    eps: number;
+    weightDecay: number;
+    maxGradNorm?: number;
+    device?: string;
+    roundTripState?: boolean;
+  }): { params: Record<string, Float32Array>[]; totalNorms: number[]; coefs: number[]; weightDecays: Record<string, number> };
+  NativeTrainer: new (model: NativeModelHandle, data: NativeTrainerData, config: NativeTrainerConfig) => NativeTrainerHandle;
 }

@@ -9,6 +9,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   lora::addon::register_runtime(env, exports);
   lora::addon::register_safetensors(env, exports);
   lora::addon::register_model(env, exports);
+  lora::addon::register_trainer(env, exports);
   lora::addon::register_optim(env, exports);
   return exports;
 }

@@ -8,6 +8,7 @@ namespace lora::addon {
 void register_runtime(Napi::Env env, Napi::Object exports);      // runtime_binding.cpp
 void register_safetensors(Napi::Env env, Napi::Object exports);  // safetensors_binding.cpp
 void register_model(Napi::Env env, Napi::Object exports);        // model_handle.cpp
+void register_trainer(Napi::Env env, Napi::Object exports);      // trainer_handle.cpp
 void register_optim(Napi::Env env, Napi::Object exports);        // optim_binding.cpp
 
 }  // namespace lora::addon

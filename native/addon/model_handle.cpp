@@ -7,6 +7,7 @@
 #include <string>
 
 #include "addon/bindings.h"
+#include "addon/model_handle.h"
 #include "addon/napi_errors.h"
 #include "addon/promise_worker.h"
 #include "addon/tensor_convert.h"
@@ -22,6 +23,7 @@ struct LoadedModel {
   std::shared_ptr<DistilBertClassifier> model;
   std::string precision_reason;
   int threads = 1;
+  NamedTensors snapshot;  // best weights kept by snapshotTrainable()
 };
 
 Napi::Array string_array(Napi::Env env, const std::vector<std::string>& values) {
@@ -95,8 +97,12 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                         InstanceMethod<&NativeModel::unmerge>("unmergeLora"),
                         InstanceMethod<&NativeModel::save_trainable>("saveTrainable"),
                         InstanceMethod<&NativeModel::save_state_dict>("saveStateDict"),
+                        InstanceMethod<&NativeModel::snapshot>("snapshotTrainable"),
+                        InstanceMethod<&NativeModel::restore>("restoreTrainable"),
                         InstanceMethod<&NativeModel::dispose>("dispose")});
   }
+
+  ModelAccess access(Napi::Env env) const { return {model(env), loaded_.threads}; }
 
   explicit NativeModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeModel>(info) {
     if (info.Length() != 1 || !info[0].IsExternal())
@@ -117,6 +123,18 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     const int threads = options.Has("threads") && !options.Get("threads").IsUndefined()
                             ? static_cast<int>(positive_int(env, options.Get("threads"), "options.threads"))
                             : 1;
+    LoadOptions base_options;
+    if (options.Has("labels") && !options.Get("labels").IsUndefined()) {
+      if (!options.Get("labels").IsArray()) throw make_error(env, code::kInvalidArgument, "Expected an array of strings for options.labels");
+      Napi::Array labels = options.Get("labels").As<Napi::Array>();
+      for (uint32_t i = 0; i < labels.Length(); ++i) {
+        if (!labels.Get(i).IsString()) throw make_error(env, code::kInvalidArgument, "Expected an array of strings for options.labels");
+        base_options.labels.push_back(labels.Get(i).As<Napi::String>());
+      }
+      base_options.problem_type = string_option(env, options, "problemType", "");
+    }
+    base_options.init_missing_head = options.Get("initMissingHead").IsBoolean() && options.Get("initMissingHead").As<Napi::Boolean>().Value();
+    if (options.Get("seed").IsNumber()) base_options.seed = static_cast<uint64_t>(options.Get("seed").As<Napi::Number>().Int64Value());
     auto loaded = std::make_shared<LoadedModel>();
     loaded->threads = threads;
     auto constructor = std::make_shared<Napi::FunctionReference>(Napi::Persistent(info.This().As<Napi::Function>()));
@@ -124,7 +142,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
         env,
         [=] {
           set_threads(threads);
-          LoadOptions o;
+          LoadOptions o = base_options;
           o.device = resolve_device(device_name);
           o.precision = resolve_precision(precision_name, o.device, &loaded->precision_reason);
           loaded->model = DistilBertClassifier::load(dir, o);
@@ -156,6 +174,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     out.Set("precision", precision_name(m->precision()));
     out.Set("precisionReason", loaded_.precision_reason);
     out.Set("threads", loaded_.threads);
+    out.Set("headNotice", m->head_notice());
     return out;
   }
 
@@ -333,7 +352,22 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
         [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
   }
 
+  // Keeps a copy of the trainable tensors in native memory (one slot).
+  Napi::Value snapshot(const Napi::CallbackInfo& info) {
+    auto m = model(info.Env());
+    loaded_.snapshot = guarded(info.Env(), [&] { return m->snapshot_trainable(); });
+    return info.Env().Undefined();
+  }
+
+  Napi::Value restore(const Napi::CallbackInfo& info) {
+    auto m = model(info.Env());
+    if (loaded_.snapshot.empty()) throw make_error(info.Env(), code::kInvalidArgument, "Expected snapshotTrainable() before restoreTrainable()");
+    guarded(info.Env(), [&] { m->restore_trainable(loaded_.snapshot); });
+    return info.Env().Undefined();
+  }
+
   Napi::Value dispose(const Napi::CallbackInfo& info) {
+    loaded_.snapshot.clear();
     loaded_.model.reset();  // idempotent; running workers keep their own reference
     return info.Env().Undefined();
   }
@@ -343,8 +377,19 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
 
 }  // namespace
 
+static Napi::FunctionReference* model_constructor = nullptr;
+
 void register_model(Napi::Env env, Napi::Object exports) {
-  exports.Set("NativeModel", NativeModel::define(env));
+  Napi::Function constructor = NativeModel::define(env);
+  // One addon instance per process (workers are not supported), so a static reference suffices.
+  model_constructor = new Napi::FunctionReference(Napi::Persistent(constructor));
+  exports.Set("NativeModel", constructor);
+}
+
+ModelAccess unwrap_model(Napi::Env env, const Napi::Value& value) {
+  if (!value.IsObject() || !model_constructor || !value.As<Napi::Object>().InstanceOf(model_constructor->Value()))
+    throw make_error(env, code::kInvalidArgument, "Expected a NativeModel");
+  return NativeModel::Unwrap(value.As<Napi::Object>())->access(env);
 }
 
 }  // namespace lora::addon

@@ -74,10 +74,18 @@ at::Tensor LayerNorm::forward(const at::Tensor& x) const {
 std::unique_ptr<DistilBertClassifier> DistilBertClassifier::load(const std::string& dir, const LoadOptions& options) {
   std::unique_ptr<DistilBertClassifier> m(new DistilBertClassifier());
   m->config_ = load_distilbert_config(dir);
+  if (!options.labels.empty()) {
+    m->config_.labels = options.labels;
+    m->config_.problem_type = options.problem_type;
+  }
   m->device_ = options.device;
   const auto& c = m->config_;
   const CheckpointTensors t = CheckpointTensors::open(dir);
-  const std::string base = "distilbert.";
+  // DistilBertForSequenceClassification / ForMaskedLM prefix the encoder with
+  // "distilbert."; a bare DistilBertModel checkpoint does not.
+  const bool bare = !t.contains("distilbert.embeddings.word_embeddings.weight") &&
+                    t.contains("embeddings.word_embeddings.weight");
+  const std::string base = bare ? "" : "distilbert.";
   const auto dev = options.device;
   m->word_embeddings = t.float_tensor(base + "embeddings.word_embeddings.weight", {c.vocab_size, c.dim}).to(dev);
   m->position_embeddings =
@@ -99,12 +107,48 @@ std::unique_ptr<DistilBertClassifier> DistilBertClassifier::load(const std::stri
   const std::string extra_layer = base + "transformer.layer." + std::to_string(c.n_layers) + ".attention.q_lin.weight";
   if (t.contains(extra_layer))
     fail(code::kShape, dir + ": the checkpoint has more layers than n_layers = " + std::to_string(c.n_layers));
-  m->pre_classifier = load_linear(t, "pre_classifier", c.dim, c.dim, dev);
-  m->classifier = load_linear(t, "classifier", c.num_labels(), c.dim, dev);
+  m->load_head(t, dir, options);
   m->index_modules();
-  m->set_seed(42);
+  m->set_seed(options.seed);
   m->set_precision(options.precision);
   return m;
+}
+
+// The classification head, or a fresh one where the checkpoint has none that fits.
+void DistilBertClassifier::load_head(const CheckpointTensors& t, const std::string& dir, const LoadOptions& options) {
+  const auto& c = config_;
+  const int64_t K = c.num_labels();
+  const bool present = t.contains("pre_classifier.weight") && t.contains("classifier.weight");
+  std::string why;
+  if (!present) {
+    why = "the checkpoint has no classification head";
+  } else {
+    const auto& shape = t.shape_of("classifier.weight");
+    if (shape.size() == 2 && shape[0] != K && options.init_missing_head)
+      why = "the checkpoint's head has " + std::to_string(shape[0]) + " labels and the data has " + std::to_string(K);
+  }
+  if (why.empty()) {
+    if (!present)
+      fail(code::kMissingTensor, dir + ": the checkpoint has no classification head (pre_classifier, classifier); "
+                                       "it is a base model: fine-tune it with Trainer first");
+    pre_classifier = load_linear(t, "pre_classifier", c.dim, c.dim, device_);
+    classifier = load_linear(t, "classifier", K, c.dim, device_);
+    return;
+  }
+  if (!options.init_missing_head)
+    fail(code::kMissingTensor, dir + ": " + why + "; Classifier needs a fine-tuned checkpoint (train one with Trainer)");
+  // transformers' _init_weights for nn.Linear: weight ~ N(0, initializer_range), bias = 0.
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(options.seed);
+  auto fresh = [&](int64_t out, int64_t in) {
+    Linear l;
+    l.weight = at::empty({out, in}, at::kFloat).normal_(0.0, c.initializer_range, generator).to(device_);
+    l.bias = at::zeros({out}, at::kFloat).to(device_);
+    return l;
+  };
+  pre_classifier = fresh(c.dim, c.dim);
+  classifier = fresh(K, c.dim);
+  head_notice_ = why + ": pre_classifier and classifier were initialised fresh (normal, std " +
+                 std::to_string(c.initializer_range) + ", zero bias)";
 }
 
 void DistilBertClassifier::index_modules() {
@@ -147,6 +191,34 @@ void DistilBertClassifier::set_seed(uint64_t seed) {
     std::lock_guard<std::mutex> lock(generator_.mutex());
     generator_.set_current_seed(seed);
   }
+}
+
+at::Tensor DistilBertClassifier::rng_state() const {
+  std::lock_guard<std::mutex> lock(generator_.mutex());
+  return generator_.get_state();
+}
+
+void DistilBertClassifier::set_rng_state(const at::Tensor& state) {
+  std::lock_guard<std::mutex> lock(generator_.mutex());
+  generator_.set_state(state);
+}
+
+NamedTensors DistilBertClassifier::snapshot_trainable() const {
+  NamedTensors out;
+  for (const auto& [name, t] : trainable_) out.emplace_back(name, t.detach().clone());
+  return out;
+}
+
+void DistilBertClassifier::restore_trainable(const NamedTensors& snapshot) {
+  if (snapshot.size() != trainable_.size()) fail(code::kInvalidArgument, "the snapshot does not match the trainable parameters");
+  at::NoGradGuard no_grad;
+  for (size_t i = 0; i < snapshot.size(); ++i) {
+    if (snapshot[i].first != trainable_[i].first)
+      fail(code::kInvalidArgument, "the snapshot does not match the trainable parameters");
+    at::Tensor dst = trainable_[i].second;
+    dst.copy_(snapshot[i].second);
+  }
+  set_precision(precision_);
 }
 
 void DistilBertClassifier::set_precision(Precision p) {

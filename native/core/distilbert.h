@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/checkpoint.h"
 #include "core/distilbert_config.h"
 #include "core/linear.h"
 #include "core/lora.h"
@@ -52,6 +53,13 @@ struct ForwardOutputs {
 struct LoadOptions {
   c10::Device device = c10::Device(c10::kCPU);
   Precision precision = Precision::FP32;
+  // Training labels replacing config.json's id2label (empty: keep the config's).
+  std::vector<std::string> labels;
+  std::string problem_type;  // replaces config.json's when labels are given
+  // A missing head, or one with another number of labels, is initialised as
+  // transformers does (normal(0, initializer_range), zero bias) instead of failing.
+  bool init_missing_head = false;
+  uint64_t seed = 42;
 };
 
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
@@ -87,13 +95,22 @@ class DistilBertClassifier {
   Precision precision() const { return precision_; }
   void set_precision(Precision p);
   void set_seed(uint64_t seed);
+  // The dropout generator's state (for exact resumption).
+  at::Tensor rng_state() const;
+  void set_rng_state(const at::Tensor& state);
+  // A copy of the trainable tensors, and putting such a copy back (best weights).
+  NamedTensors snapshot_trainable() const;
+  void restore_trainable(const NamedTensors& snapshot);
   int64_t parameter_count() const;
+  // Why the head was initialised fresh ("" when it came from the checkpoint).
+  const std::string& head_notice() const { return head_notice_; }
   // All linears by module name ("distilbert.transformer.layer.0.attention.q_lin", "classifier", ...).
   std::vector<std::string> linear_names() const;
 
  private:
   DistilBertClassifier() = default;
   void index_modules();
+  void load_head(const CheckpointTensors& t, const std::string& dir, const LoadOptions& options);
   Linear& linear(const std::string& name);
   at::Tensor embed(const at::Tensor& input_ids, const ForwardContext& ctx) const;                       // [B,T] -> [B,T,C]
   at::Tensor attention(const TransformerBlock& b, const at::Tensor& x, const at::Tensor& key_mask,
@@ -115,8 +132,9 @@ class DistilBertClassifier {
   std::map<std::string, Linear*> linears_;  // module name -> linear (points into blocks / the head)
   std::vector<std::string> lora_modules_;
   bool merged_ = false;
+  std::string head_notice_;
   NamedTensors trainable_;
-  at::Generator generator_;
+  mutable at::Generator generator_;  // its mutex guards state reads
 };
 
 }  // namespace lora

@@ -94,6 +94,11 @@ DistilBertConfig parse_distilbert_config(const std::string& json_text, const std
   c.dropout = read_probability(j, "dropout", c.dropout, label);
   c.attention_dropout = read_probability(j, "attention_dropout", c.attention_dropout, label);
   c.seq_classif_dropout = read_probability(j, "seq_classif_dropout", c.seq_classif_dropout, label);
+  if (j.contains("initializer_range")) {
+    const json& v = j.at("initializer_range");
+    if (!v.is_number() || v.get<double>() <= 0) config_error(label, "expected a positive number for \"initializer_range\" but found " + v.dump());
+    c.initializer_range = v.get<double>();
+  }
   if (j.contains("sinusoidal_pos_embds")) {
     if (!j.at("sinusoidal_pos_embds").is_boolean())
       config_error(label, "expected a boolean for \"sinusoidal_pos_embds\" but found " + j.at("sinusoidal_pos_embds").dump());

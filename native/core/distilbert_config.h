@@ -18,6 +18,7 @@ struct DistilBertConfig {
   double dropout = 0.1;
   double attention_dropout = 0.1;
   double seq_classif_dropout = 0.2;
+  double initializer_range = 0.02;  // std of a freshly initialised head
   std::string activation = "gelu";  // "gelu" (exact erf) or "relu"
   int64_t pad_token_id = 0;
   std::vector<std::string> labels;  // id2label in id order; size == num_labels

@@ -1,0 +1,20 @@
+// Access to the core model behind a NativeModel JS object (for NativeTrainer).
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+
+#include "core/distilbert.h"
+
+namespace lora::addon {
+
+struct ModelAccess {
+  std::shared_ptr<DistilBertClassifier> model;
+  int threads = 1;
+};
+
+// ERR_INVALID_ARGUMENT when value is not a NativeModel, ERR_DISPOSED after dispose().
+ModelAccess unwrap_model(Napi::Env env, const Napi::Value& value);
+
+}  // namespace lora::addon

@@ -29,7 +29,7 @@ export interface ClassifierOptions {
 export interface PredictOptions {
   /** Texts per forward pass. Default 32. */
   batchSize?: number;
-  /** Multi-label: probability above which a label is on. Default 0.5. */
+  /** Multi-label: probability above which a label is on. Default: the thresholds tuned in training, else 0.5. */
   threshold?: number;
 }
 
@@ -44,6 +44,8 @@ export class Classifier implements Disposable {
   /** Why `precision` was chosen (shown by `doctor`). */
   readonly precisionReason: string;
   readonly maxLength: number;
+  /** Multi-label: per-label thresholds tuned on the evaluation set (from lora-node.json), if any. */
+  readonly thresholds: readonly number[] | undefined;
 
   private handle: NativeModelHandle | undefined;
   // Absent when the checkpoint ships no tokenizer: logits() still works, predict() explains.
@@ -58,7 +60,9 @@ export class Classifier implements Disposable {
     handle: NativeModelHandle,
     tokenizer: TextTokenizer | LoraNodeError,
     maxLength: number,
+    thresholds?: readonly number[],
   ) {
+    this.thresholds = thresholds;
     this.handle = handle;
     this.tokenizer = tokenizer instanceof LoraNodeError ? undefined : tokenizer;
     this.tokenizerProblem = tokenizer instanceof LoraNodeError ? tokenizer : undefined;
@@ -76,7 +80,8 @@ export class Classifier implements Disposable {
     const dir = nonEmptyString(checkpointDir, 'checkpointDir');
     const o = optionsObject(options, 'options');
     const maxLength = o.maxLength === undefined ? undefined : positiveInteger(o.maxLength, 'options.maxLength');
-    const { handle } = await openModel(dir, { device: o.device, precision: o.precision, threads: o.threads, adapter: o.adapter });
+    const { handle, metadata } = await openModel(dir, { device: o.device, precision: o.precision, threads: o.threads, adapter: o.adapter });
+    const thresholds = metadata?.thresholds;
     const positions = handle.info().maxPositionEmbeddings;
     const hasTokenizer = ['tokenizer.json', 'vocab.txt'].some((file) => existsSync(join(dir, file)));
     if (!hasTokenizer) {
@@ -84,11 +89,11 @@ export class Classifier implements Disposable {
         'ERR_TOKENIZER',
         `${dir} has no tokenizer (looked for tokenizer.json and vocab.txt): predict() needs one; logits() takes token ids`,
       );
-      return new Classifier(handle, problem, Math.min(maxLength ?? positions, positions));
+      return new Classifier(handle, problem, Math.min(maxLength ?? positions, positions), thresholds);
     }
     try {
       const tokenizer = await TextTokenizer.fromDirectory(dir, maxLength === undefined ? {} : { maxLength });
-      return new Classifier(handle, tokenizer, Math.min(tokenizer.maxLength, positions));
+      return new Classifier(handle, tokenizer, Math.min(tokenizer.maxLength, positions), thresholds);
     } catch (error) {
       handle.dispose();
       throw error;
@@ -101,9 +106,9 @@ export class Classifier implements Disposable {
     const list = textList(texts, 'texts');
     const o = optionsObject(options, 'options');
     const batchSize = positiveInteger(o.batchSize, 'options.batchSize', 32);
-    const threshold = o.threshold === undefined ? 0.5 : o.threshold;
-    if (typeof threshold !== 'number' || !(threshold >= 0 && threshold <= 1))
-      throw expected('a number in [0, 1]', 'options.threshold', threshold);
+    if (o.threshold !== undefined && (typeof o.threshold !== 'number' || !(o.threshold >= 0 && o.threshold <= 1)))
+      throw expected('a number in [0, 1]', 'options.threshold', o.threshold);
+    const threshold = (o.threshold as number | undefined) ?? this.thresholds ?? 0.5;
     // Texts of similar length share a batch, so little compute goes to padding;
     // right padding is masked, so a text's logits do not depend on its batch.
     const order = list.map((_, i) => i).sort((a, b) => list[a]!.length - list[b]!.length);

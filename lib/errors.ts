@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'ERR_IO'
   | 'ERR_DEVICE'
   | 'ERR_DISPOSED'
+  | 'ERR_ABORTED'
   | 'ERR_LIBTORCH_NOT_FOUND'
   | 'ERR_ADDON_LOAD'
   | 'ERR_NATIVE';
@@ -40,6 +41,13 @@ export class FormatError extends LoraNodeError {}
 export class DisposedError extends LoraNodeError {
   constructor(what: string) {
     super('ERR_DISPOSED', `${what} was used after dispose()`);
+  }
+}
+
+/** Training was stopped through its AbortSignal. */
+export class AbortError extends LoraNodeError {
+  constructor(message = 'training was aborted') {
+    super('ERR_ABORTED', message);
   }
 }
 

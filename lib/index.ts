@@ -5,6 +5,9 @@ export type { Prediction, Task } from './task.js';
 export { Model } from './model.js';
 export type { ModelOptions, ForwardOptions } from './model.js';
 export type { LoraOptions } from './lora/options.js';
+export { Trainer } from './trainer/trainer.js';
+export type { TrainProgress, TrainResult, TrainRunOptions, EvaluationEvent } from './trainer/trainer.js';
+export type { TrainerOptions } from './trainer/options.js';
 export { TextTokenizer } from './tokenizer.js';
 export type { EncodedBatch, TextEncoding, TokenizerOptions } from './tokenizer.js';
 export { loadExamples, inferTask, labelSpace, encodeLabels } from './data/examples.js';
@@ -19,6 +22,7 @@ export {
   ArgumentError,
   FormatError,
   DisposedError,
+  AbortError,
   AddonLoadError,
 } from './errors.js';
 export type { ErrorCode } from './errors.js';

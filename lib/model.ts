@@ -1,13 +1,9 @@
 // Model: the low-level handle for custom loops and golden tests — forward with
 // an optional loss and backward, gradients by PEFT key, adapters, merging.
-import { mkdir, rename, writeFile, copyFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import { basename, join } from 'node:path';
-
 import type { TokenBatch } from './classifier.js';
 import { DisposedError, expected, fromNativeError } from './errors.js';
-import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapterConfigJson } from './lora/adapter-config.js';
 import type { LoraOptions, ResolvedLora } from './lora/options.js';
+import { type SaveContext, writeAdapter, writeMerged } from './lora/save.js';
 import { openModel } from './native/open-model.js';
 import type { NativeForwardOptions, NativeModelHandle, NativeModelInfo } from './native/types.js';
 import { type Task, taskFromConfig } from './task.js';
@@ -37,9 +33,6 @@ export interface ForwardOptions {
   /** Override the loss that problem_type selects: cross-entropy, BCE-with-logits or MSE. */
   lossKind?: 'ce' | 'bce' | 'mse';
 }
-
-/** Files of a Hugging Face checkpoint folder copied alongside saved weights. */
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'vocab.txt', 'special_tokens_map.json'];
 
 export class Model implements Disposable {
   readonly labels: readonly string[];
@@ -103,30 +96,20 @@ export class Model implements Disposable {
     this.live().unmergeLora();
   }
 
-  /** Writes a PEFT adapter folder: adapter_config.json + adapter_model.safetensors. */
+  /** Writes a PEFT adapter folder: adapter_config.json + adapter_model.safetensors (+ lora-node.json). */
   async saveAdapter(dir: string): Promise<void> {
-    this.live();
-    if (!this.lora) throw expected('a model with LoRA adapters (load with lora or adapter)', 'saveAdapter()', 'a model without');
-    await mkdir(dir, { recursive: true });
-    await this.enqueue((handle) => handle.saveTrainable(join(dir, ADAPTER_WEIGHTS), { format: 'pt' }));
-    await writeAtomic(join(dir, ADAPTER_CONFIG), adapterConfigJson(this.lora, basename(this.checkpointDir)));
+    const lora = this.lora;
+    if (!lora) throw expected('a model with LoRA adapters (load with lora or adapter)', 'saveAdapter()', 'a model without');
+    await this.enqueue((handle) => writeAdapter(this.saveContext(handle), lora, dir));
   }
 
   /** Writes a plain Hugging Face checkpoint with the LoRA updates merged into the weights. */
   async saveMerged(dir: string): Promise<void> {
-    this.live();
-    await mkdir(dir, { recursive: true });
-    await this.enqueue(async (handle) => {
-      handle.mergeLora();
-      try {
-        await handle.saveStateDict(join(dir, 'model.safetensors'), { format: 'pt' });
-      } finally {
-        handle.unmergeLora();
-      }
-    });
-    await copyFile(join(this.checkpointDir, 'config.json'), join(dir, 'config.json'));
-    for (const file of TOKENIZER_FILES)
-      if (existsSync(join(this.checkpointDir, file))) await copyFile(join(this.checkpointDir, file), join(dir, file));
+    await this.enqueue((handle) => writeMerged(this.saveContext(handle), dir));
+  }
+
+  private saveContext(handle: NativeModelHandle): SaveContext {
+    return { handle, checkpointDir: this.checkpointDir, labels: this.labels, task: this.task, metadata: {} };
   }
 
   dispose(): void {
@@ -150,11 +133,4 @@ export class Model implements Disposable {
       throw fromNativeError(error);
     });
   }
-}
-
-/** Temp file + rename: a crash never leaves a half-written file. */
-export async function writeAtomic(path: string, text: string): Promise<void> {
-  const temp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  await writeFile(temp, text);
-  await rename(temp, path);
 }

@@ -30,13 +30,19 @@ function softmax(row: Float32Array): number[] {
 const sigmoid = (v: number): number => 1 / (1 + Math.exp(-v));
 
 /** One row of logits -> a Prediction. */
-export function predictionFromLogits(row: Float32Array, labels: readonly string[], task: Task, threshold: number): Prediction {
+export function predictionFromLogits(
+  row: Float32Array,
+  labels: readonly string[],
+  task: Task,
+  threshold: number | readonly number[],
+): Prediction {
   const values = task === 'regression' ? Array.from(row) : task === 'multi-label' ? Array.from(row, sigmoid) : softmax(row);
   let best = 0;
   for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
   // fromEntries defines own properties, so a label named "__proto__" stays a plain key.
   const scores: Record<string, number> = Object.fromEntries(labels.map((label, i) => [label, values[i]!]));
   const prediction: Prediction = { label: labels[best]!, score: values[best]!, scores };
-  if (task === 'multi-label') prediction.labels = labels.filter((_, i) => values[i]! > threshold);
+  const thresholdOf = (i: number) => (typeof threshold === 'number' ? threshold : threshold[i]!);
+  if (task === 'multi-label') prediction.labels = labels.filter((_, i) => values[i]! > thresholdOf(i));
   return prediction;
 }

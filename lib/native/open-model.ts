@@ -3,12 +3,15 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 
-import { ArgumentError, fromNativeError } from '../errors.js';
+import { ArgumentError, FormatError, fromNativeError } from '../errors.js';
 import { ADAPTER_WEIGHTS, readAdapterConfig } from '../lora/adapter-config.js';
 import { type LoraOptions, type ResolvedLora, loraSpec, resolveLoraOptions } from '../lora/options.js';
 import { deviceOption, nonEmptyString, nonNegativeInteger, oneOf, positiveInteger } from '../validate.js';
 import { loadAddon } from './loader.js';
-import type { NativeModelHandle } from './types.js';
+import type { NativeLoadOptions, NativeModelHandle } from './types.js';
+import { problemTypeOf } from '../hf-config.js';
+import { type LoraNodeMetadata, readMetadata } from '../lora/metadata.js';
+import type { Task } from '../task.js';
 
 export const PRECISIONS = ['auto', 'fp32', 'bf16', 'fp16'] as const;
 
@@ -22,12 +25,19 @@ export interface OpenModelOptions {
   lora?: LoraOptions | boolean;
   /** Seed of LoRA initialisation and dropout. */
   seed?: unknown;
+  /** Labels replacing config.json's (training data, or an adapter's lora-node.json). */
+  labels?: readonly string[];
+  task?: Task;
+  /** Initialise a missing or mismatched head (Trainer) instead of failing (Classifier). */
+  initMissingHead?: boolean;
 }
 
 export interface OpenedModel {
   handle: NativeModelHandle;
   lora: ResolvedLora | undefined;
   fullFinetune: boolean;
+  /** lora-node.json of the checkpoint or adapter folder, when present. */
+  metadata: LoraNodeMetadata | undefined;
 }
 
 export async function openModel(checkpointDir: unknown, o: OpenModelOptions): Promise<OpenedModel> {
@@ -41,19 +51,34 @@ export async function openModel(checkpointDir: unknown, o: OpenModelOptions): Pr
     throw new ArgumentError('Expected either options.adapter or options.lora, not both');
   const fresh = o.lora === undefined || o.lora === false ? undefined : resolveLoraOptions(o.lora);
   const fromAdapter = adapter === undefined ? undefined : await readAdapterConfig(adapter);
+  const metadata = await readMetadata(adapter ?? dir);
+  const labels = o.labels ?? metadata?.labels;
+  const task = o.task ?? metadata?.task;
+  const native: NativeLoadOptions = { device, precision, threads, seed, initMissingHead: o.initMissingHead === true };
+  if (labels && task) {
+    native.labels = [...labels];
+    native.problemType = problemTypeOf(task);
+  }
+  // An adapter's own head (modules_to_save) replaces whatever head the base has.
+  if (adapter !== undefined) native.initMissingHead = true;
 
   let handle: NativeModelHandle;
   try {
-    handle = await loadAddon().NativeModel.load(dir, { device, precision, threads });
+    handle = await loadAddon().NativeModel.load(dir, native);
   } catch (error) {
     throw fromNativeError(error);
   }
   try {
     const lora = fromAdapter ?? fresh;
     if (lora) handle.attachLora(loraSpec(lora, handle.linearNames()), seed);
-    if (adapter) await handle.loadAdapter(join(adapter, ADAPTER_WEIGHTS));
+    if (adapter) {
+      await handle.loadAdapter(join(adapter, ADAPTER_WEIGHTS));
+      const savesHead = lora!.modulesToSave.some((m) => 'classifier'.endsWith(m)) && lora!.modulesToSave.some((m) => 'pre_classifier'.endsWith(m));
+      if (handle.info().headNotice && !savesHead)
+        throw new FormatError('ERR_CONFIG', `${adapter}: ${handle.info().headNotice}, and the adapter saves no head (modules_to_save)`);
+    }
     if (o.lora === false) handle.enableFullFinetune();
-    return { handle, lora, fullFinetune: o.lora === false };
+    return { handle, lora, fullFinetune: o.lora === false, metadata };
   } catch (error) {
     handle.dispose();
     throw fromNativeError(error);

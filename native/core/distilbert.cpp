@@ -335,9 +335,8 @@ void DistilBertClassifier::load_adapter_weights(const std::string& path) {
   std::map<std::string, int> seen_lora;
   for (const auto& entry : file->entries()) {
     const std::string& key = entry.name;
-    if (key.rfind(kPeftPrefix, 0) != 0)
-      fail(code::kConfig, path + ": \"" + key + "\" is not a PEFT adapter key (expected the prefix " + kPeftPrefix + ")");
-    std::string name = key.substr(kPeftPrefix.size());
+    // PEFT keys carry the prefix; full fine-tuning checkpoints use plain transformers names.
+    std::string name = key.rfind(kPeftPrefix, 0) == 0 ? key.substr(kPeftPrefix.size()) : key;
     for (const std::string& noise : {std::string(".default"), std::string("modules_to_save.")}) {
       const auto at = name.find(noise);
       if (at != std::string::npos) name.erase(at, noise.size());

@@ -1,0 +1,61 @@
+// config.json as transformers writes it (PretrainedConfig.to_json_string):
+// json.dumps(indent=2, sort_keys=True) + "\n", ASCII-escaped, with labels in
+// id2label/label2id and problem_type only when they differ from the defaults.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import type { Task } from './task.js';
+
+const PROBLEM_TYPES: Record<Task, string> = {
+  binary: 'single_label_classification',
+  'multi-class': 'single_label_classification',
+  'multi-label': 'multi_label_classification',
+  regression: 'regression',
+};
+
+export function problemTypeOf(task: Task): string {
+  return PROBLEM_TYPES[task];
+}
+
+/** Python's json.dumps(obj, indent=2, sort_keys=True) for JSON-compatible values. */
+export function pythonJson(value: unknown, indent = ''): string {
+  if (value === null || value === undefined) return 'null';
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  if (typeof value === 'number') return Number.isInteger(value) || !Number.isFinite(value) ? String(value) : pythonFloat(value);
+  if (typeof value === 'string') return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const inner = indent + '  ';
+  if (Array.isArray(value)) {
+    if (value.length === 0) return '[]';
+    return `[\n${value.map((v) => inner + pythonJson(v, inner)).join(',\n')}\n${indent}]`;
+  }
+  const keys = Object.keys(value as object).sort();
+  if (keys.length === 0) return '{}';
+  return `{\n${keys.map((k) => `${inner}${pythonJson(k)}: ${pythonJson((value as Record<string, unknown>)[k], inner)}`).join(',\n')}\n${indent}}`;
+}
+
+// Python's repr of a float: shortest round-trip digits, exponent form below 1e-4 and from 1e16.
+function pythonFloat(n: number): string {
+  const abs = Math.abs(n);
+  if (abs !== 0 && (abs < 1e-4 || abs >= 1e16)) {
+    const [mantissa, exponent] = n.toExponential().split('e') as [string, string];
+    const e = Number(exponent);
+    return `${mantissa}e${e < 0 ? '-' : '+'}${String(Math.abs(e)).padStart(2, '0')}`;
+  }
+  return String(n);
+}
+
+/** The checkpoint's config.json with our labels, problem type and architecture. */
+export async function configWithLabels(checkpointDir: string, labels: readonly string[], task: Task): Promise<string> {
+  const config = JSON.parse(await readFile(join(checkpointDir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  const defaultNames = labels.length === 2 && labels[0] === 'LABEL_0' && labels[1] === 'LABEL_1';
+  delete config.id2label;
+  delete config.label2id;
+  delete config.num_labels;
+  if (!defaultNames) {
+    config.id2label = Object.fromEntries(labels.map((l, i) => [String(i), l]));
+    config.label2id = Object.fromEntries(labels.map((l, i) => [l, i]));
+  }
+  config.problem_type = problemTypeOf(task);
+  config.architectures = ['DistilBertForSequenceClassification'];
+  return pythonJson(config) + '\n';
+}

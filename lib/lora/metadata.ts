@@ -1,0 +1,44 @@
+// lora-node.json: what PEFT's files do not record — labels, task, tuned
+// thresholds, maxLength — kept beside an adapter or merged checkpoint.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { FormatError } from '../errors.js';
+import type { Task } from '../task.js';
+import { isPlainObject } from '../validate.js';
+
+export const METADATA_FILE = 'lora-node.json';
+
+export interface LoraNodeMetadata {
+  format: 1;
+  labels: string[];
+  task: Task;
+  /** Multi-label: per-label probability thresholds tuned on the evaluation set. */
+  thresholds?: number[];
+  maxLength?: number;
+  baseModel?: string;
+}
+
+export function metadataJson(m: LoraNodeMetadata): string {
+  return JSON.stringify(m, null, 2) + '\n';
+}
+
+/** Reads lora-node.json if the folder has one. */
+export async function readMetadata(dir: string): Promise<LoraNodeMetadata | undefined> {
+  let text: string;
+  try {
+    text = await readFile(join(dir, METADATA_FILE), 'utf8');
+  } catch {
+    return undefined;
+  }
+  let m: unknown;
+  try {
+    m = JSON.parse(text);
+  } catch (error) {
+    throw new FormatError('ERR_CONFIG', `${join(dir, METADATA_FILE)}: not valid JSON (${(error as Error).message})`);
+  }
+  const tasks = ['binary', 'multi-class', 'multi-label', 'regression'];
+  if (!isPlainObject(m) || !Array.isArray(m.labels) || !m.labels.every((l) => typeof l === 'string') || !tasks.includes(m.task as string))
+    throw new FormatError('ERR_CONFIG', `${join(dir, METADATA_FILE)}: expected { labels: string[], task } (see lib/lora/metadata.ts)`);
+  return m as unknown as LoraNodeMetadata;
+}

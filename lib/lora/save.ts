@@ -1,0 +1,53 @@
+// Writing what training produced: a PEFT adapter folder, or a merged plain
+// Hugging Face checkpoint. Weights go through the native atomic writer;
+// JSON files are written to a temporary name and renamed.
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, rename, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+
+import { configWithLabels } from '../hf-config.js';
+import type { NativeModelHandle } from '../native/types.js';
+import type { Task } from '../task.js';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapterConfigJson } from './adapter-config.js';
+import { type LoraNodeMetadata, METADATA_FILE, metadataJson } from './metadata.js';
+import type { ResolvedLora } from './options.js';
+
+/** Tokenizer files copied next to saved weights, so the folder is a complete checkpoint. */
+const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'vocab.txt', 'special_tokens_map.json'];
+
+/** Temp file + rename: a crash never leaves a half-written file. */
+export async function writeAtomic(path: string, text: string): Promise<void> {
+  const temp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  await writeFile(temp, text);
+  await rename(temp, path);
+}
+
+export interface SaveContext {
+  handle: NativeModelHandle;
+  checkpointDir: string;
+  labels: readonly string[];
+  task: Task;
+  metadata: Omit<LoraNodeMetadata, 'format' | 'labels' | 'task'>;
+}
+
+export async function writeAdapter(ctx: SaveContext, lora: ResolvedLora, dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await ctx.handle.saveTrainable(join(dir, ADAPTER_WEIGHTS), { format: 'pt' });
+  await writeAtomic(join(dir, ADAPTER_CONFIG), adapterConfigJson(lora, basename(ctx.checkpointDir)));
+  await writeAtomic(join(dir, METADATA_FILE), metadataJson({ format: 1, labels: [...ctx.labels], task: ctx.task, ...ctx.metadata }));
+}
+
+/** A plain HF checkpoint with the LoRA updates folded in (the model is unmerged again after). */
+export async function writeMerged(ctx: SaveContext, dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  ctx.handle.mergeLora();
+  try {
+    await ctx.handle.saveStateDict(join(dir, 'model.safetensors'), { format: 'pt' });
+  } finally {
+    ctx.handle.unmergeLora();
+  }
+  await writeAtomic(join(dir, 'config.json'), await configWithLabels(ctx.checkpointDir, ctx.labels, ctx.task));
+  for (const file of TOKENIZER_FILES)
+    if (existsSync(join(ctx.checkpointDir, file))) await copyFile(join(ctx.checkpointDir, file), join(dir, file));
+  await writeAtomic(join(dir, METADATA_FILE), metadataJson({ format: 1, labels: [...ctx.labels], task: ctx.task, ...ctx.metadata }));
+}

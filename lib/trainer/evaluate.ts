@@ -1,0 +1,85 @@
+// Evaluation on held-out examples: logits in batches, then the task's report.
+import {
+  type Report,
+  classificationReport,
+  multiLabelReport,
+  regressionReport,
+} from '../metrics/index.js';
+import type { NativeModelHandle } from '../native/types.js';
+import type { Task } from '../task.js';
+import type { PreparedData } from './dataset.js';
+
+/** Pads examples [start, end) of ragged data into one batch. */
+export function paddedBatch(data: PreparedData, start: number, end: number, padId: number) {
+  let seqLen = 0;
+  for (let i = start; i < end; i++) seqLen = Math.max(seqLen, data.offsets[i + 1]! - data.offsets[i]!);
+  const batchSize = end - start;
+  const inputIds = new Int32Array(batchSize * seqLen).fill(padId);
+  const attentionMask = new Int32Array(batchSize * seqLen);
+  for (let row = 0; row < batchSize; row++) {
+    const from = data.offsets[start + row]!;
+    const length = data.offsets[start + row + 1]! - from;
+    inputIds.set(data.ids.subarray(from, from + length), row * seqLen);
+    attentionMask.fill(1, row * seqLen, row * seqLen + length);
+  }
+  return { inputIds, attentionMask, batchSize, seqLen };
+}
+
+function labelRows(labels: Int32Array | Float32Array, start: number, end: number, K: number): Int32Array | Float32Array {
+  return labels instanceof Int32Array ? labels.subarray(start, end) : labels.subarray(start * K, end * K);
+}
+
+export interface Evaluation {
+  report: Report;
+  /** Probabilities (softmax / sigmoid) or predicted values, row-major [n, K]. */
+  outputs: Float32Array;
+}
+
+export async function evaluate(
+  handle: NativeModelHandle,
+  data: PreparedData,
+  task: Task,
+  labels: readonly string[],
+  options: { batchSize: number; padTokenId: number; lossKind: 'ce' | 'bce' | 'mse'; thresholds?: readonly number[] },
+): Promise<Evaluation> {
+  const K = labels.length;
+  const outputs = new Float32Array(data.count * K);
+  let lossSum = 0;
+  for (let start = 0; start < data.count; start += options.batchSize) {
+    const end = Math.min(start + options.batchSize, data.count);
+    const b = paddedBatch(data, start, end, options.padTokenId);
+    const out = await handle.forward(b.inputIds, b.attentionMask, b.batchSize, b.seqLen, {
+      labels: labelRows(data.labels, start, end, K),
+      lossKind: options.lossKind,
+    });
+    lossSum += out.loss! * (end - start);
+    for (let row = 0; row < end - start; row++) {
+      const logits = out.logits.subarray(row * K, (row + 1) * K);
+      outputs.set(toOutputs(logits, task), (start + row) * K);
+    }
+  }
+  const loss = lossSum / data.count;
+  return { report: { ...reportFor(task, data, outputs, labels, options.thresholds), loss }, outputs };
+}
+
+function toOutputs(logits: Float32Array, task: Task): Float32Array {
+  if (task === 'regression') return logits;
+  if (task === 'multi-label') return logits.map((v) => 1 / (1 + Math.exp(-v)));
+  const max = Math.max(...logits);
+  const exps = logits.map((v) => Math.exp(v - max));
+  const sum = exps.reduce((a, b) => a + b, 0);
+  return exps.map((e) => e / sum);
+}
+
+function reportFor(task: Task, data: PreparedData, outputs: Float32Array, labels: readonly string[], thresholds?: readonly number[]): Report {
+  const K = labels.length;
+  if (task === 'regression') return regressionReport(data.labels, outputs);
+  if (task === 'multi-label') return multiLabelReport(data.labels as Float32Array, outputs, labels, thresholds ?? 0.5);
+  const predicted = new Int32Array(data.count);
+  for (let i = 0; i < data.count; i++) {
+    let best = 0;
+    for (let k = 1; k < K; k++) if (outputs[i * K + k]! > outputs[i * K + best]!) best = k;
+    predicted[i] = best;
+  }
+  return classificationReport(data.labels as Int32Array, predicted, labels, outputs);
+}

@@ -1,0 +1,378 @@
+// Trainer: fine-tunes a DistilBERT checkpoint (LoRA or full) for the four
+// classification shapes. Optimizer steps run on a native thread (one report
+// per step, as 'progress' events); JavaScript takes over between runs for
+// evaluation, early stopping and checkpoints.
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { type Example, inferTask, labelSpace } from '../data/examples.js';
+import { AbortError, ArgumentError, DisposedError, LoraNodeError, fromNativeError } from '../errors.js';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapterConfigJson } from '../lora/adapter-config.js';
+import { METADATA_FILE, metadataJson } from '../lora/metadata.js';
+import type { ResolvedLora } from '../lora/options.js';
+import { type SaveContext, writeAdapter, writeAtomic, writeMerged } from '../lora/save.js';
+import { type MetricName, type Report, higherIsBetter, metricValue, tuneThresholds } from '../metrics/index.js';
+import { loadAddon } from '../native/loader.js';
+import { openModel } from '../native/open-model.js';
+import type { NativeModelHandle, NativeStepReport, NativeTrainerHandle } from '../native/types.js';
+import type { Task } from '../task.js';
+import { TextTokenizer } from '../tokenizer.js';
+import {
+  type JsTrainerState,
+  STATE_TENSORS,
+  listCheckpoints,
+  pruneCheckpoints,
+  readJsState,
+  resolveResume,
+  writeCheckpoint,
+  writeJsState,
+} from './checkpoints.js';
+import { type PreparedData, checkExamples, lossWeights, prepareData } from './dataset.js';
+import { type Evaluation, evaluate } from './evaluate.js';
+import { type ResolvedTrainerOptions, type TrainerOptions, resolveTrainerOptions } from './options.js';
+
+export interface TrainProgress {
+  step: number;
+  totalSteps: number;
+  epoch: number;
+  loss: number;
+  learningRate: number;
+  gradNorm: number;
+  samplesPerSecond: number;
+  /** Estimated seconds left in this run. */
+  eta: number;
+}
+
+export interface EvaluationEvent {
+  step: number;
+  epoch: number;
+  report: Report;
+  /** The early-stopping / best-model metric and its value. */
+  metric: MetricName;
+  value: number;
+  improved: boolean;
+}
+
+export interface TrainRunOptions {
+  evalExamples?: Example[];
+  signal?: AbortSignal;
+  /** A checkpoint folder, or the checkpoints dir (its latest complete checkpoint). */
+  resumeFrom?: string;
+}
+
+export interface TrainResult {
+  task: Task;
+  labels: string[];
+  steps: number;
+  epochs: number;
+  /** Mean loss of the last optimizer step. */
+  loss: number;
+  history: TrainProgress[];
+  evaluations: EvaluationEvent[];
+  /** The evaluation whose weights the model holds after training (best, or last). */
+  finalEvaluation?: Report;
+  best?: { step: number; metric: MetricName; value: number };
+  stoppedEarly: boolean;
+  /** Multi-label: per-label thresholds tuned on the evaluation set. */
+  thresholds?: number[];
+  /** Set when the head was initialised fresh (a base checkpoint, or another label count). */
+  headNotice?: string;
+}
+
+type LossKind = 'ce' | 'bce' | 'mse';
+const LOSS_OF: Record<Task, LossKind> = { binary: 'ce', 'multi-class': 'ce', 'multi-label': 'bce', regression: 'mse' };
+
+function defaultMetric(task: Task): MetricName {
+  return task === 'regression' ? 'mse' : task === 'multi-label' ? 'f1_micro' : task === 'binary' ? 'f1_macro' : 'accuracy';
+}
+
+export class Trainer extends EventEmitter {
+  readonly options: ResolvedTrainerOptions;
+  private handle: NativeModelHandle | undefined;
+  private lora: ResolvedLora | undefined;
+  private trained: { labels: string[]; task: Task; thresholds?: number[] } | undefined;
+  private running = false;
+  private disposed = false;
+
+  constructor(options: TrainerOptions) {
+    super();
+    this.options = resolveTrainerOptions(options);
+  }
+
+  async train(trainExamples: Example[], runOptions: TrainRunOptions = {}): Promise<TrainResult> {
+    if (this.disposed) throw new DisposedError('Trainer');
+    if (this.running) throw new ArgumentError('Expected one train() at a time but a training run is in progress');
+    this.running = true;
+    try {
+      return await this.run(trainExamples, runOptions);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** Saves a PEFT adapter (LoRA) or, for full fine-tuning, a complete checkpoint; plus lora-node.json. */
+  async save(dir: string): Promise<void> {
+    const ctx = this.saveContext();
+    if (this.lora) await writeAdapter(ctx, this.lora, dir);
+    else await writeMerged(ctx, dir);
+  }
+
+  /** Saves a plain Hugging Face checkpoint with the LoRA updates merged in. */
+  async saveMerged(dir: string): Promise<void> {
+    await writeMerged(this.saveContext(), dir);
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    this.handle?.dispose();
+    this.handle = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  private saveContext(): SaveContext {
+    if (this.disposed) throw new DisposedError('Trainer');
+    if (!this.handle || !this.trained) throw new ArgumentError('Expected a trained model: call train() before save()');
+    const { labels, task, thresholds } = this.trained;
+    return {
+      handle: this.handle,
+      checkpointDir: this.options.model,
+      labels,
+      task,
+      metadata: { maxLength: this.options.maxLength, baseModel: this.options.model, ...(thresholds ? { thresholds } : {}) },
+    };
+  }
+
+  private async run(trainExamples: Example[], runOptions: TrainRunOptions): Promise<TrainResult> {
+    const o = this.options;
+    const { signal } = runOptions;
+    if (signal?.aborted) throw new AbortError();
+    const examples = checkExamples(trainExamples, 'trainExamples');
+    const evalExamples = runOptions.evalExamples === undefined ? undefined : checkExamples(runOptions.evalExamples, 'evalExamples');
+    const task = o.task ?? inferTask(examples);
+    const labels = o.labels ?? labelSpace(examples, task);
+    if ((task === 'binary' || task === 'multi-class') && labels.length < 2)
+      throw new LoraNodeError('ERR_DATA', `trainExamples: a ${task} task needs at least 2 labels but the data has only ${JSON.stringify(labels)}`);
+    const tokenizer = await TextTokenizer.fromDirectory(o.model, { maxLength: o.maxLength });
+    const train = prepareData(examples, labels, task, tokenizer, o.maxLength);
+    const held = evalExamples && prepareData(evalExamples, labels, task, tokenizer, o.maxLength);
+
+    this.handle?.dispose();
+    this.handle = undefined;
+    const opened = await openModel(o.model, {
+      device: o.device,
+      precision: o.precision,
+      threads: o.threads,
+      lora: o.lora === false ? false : o.lora,
+      seed: o.seed,
+      labels,
+      task,
+      initMissingHead: true,
+    });
+    this.handle = opened.handle;
+    this.lora = opened.lora;
+    this.trained = { labels, task };
+    const info = this.handle.info();
+    const headNotice = info.headNotice || undefined;
+    if (headNotice) this.emit('notice', headNotice);
+
+    const lossKind = LOSS_OF[task];
+    let native: NativeTrainerHandle;
+    try {
+      native = new (loadAddon().NativeTrainer)(this.handle, train, {
+        epochs: o.epochs,
+        batchSize: o.batchSize,
+        learningRate: o.learningRate,
+        weightDecay: o.weightDecay,
+        warmupSteps: o.warmupSteps,
+        warmupRatio: o.warmupRatio,
+        scheduler: o.scheduler,
+        maxGradNorm: o.maxGradNorm,
+        gradientAccumulationSteps: o.gradientAccumulationSteps,
+        seed: o.seed,
+        lossKind,
+        ...lossWeights(o.classWeights, task, train.labels, labels.length),
+      });
+    } catch (error) {
+      throw fromNativeError(error);
+    }
+    const onAbort = () => native.abort();
+    signal?.addEventListener('abort', onAbort);
+    try {
+      return await this.loop(native, { task, labels, train, held, lossKind, padTokenId: info.padTokenId, headNotice }, runOptions);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      native.dispose();
+    }
+  }
+
+  private async loop(
+    native: NativeTrainerHandle,
+    run: { task: Task; labels: string[]; train: PreparedData; held: PreparedData | undefined; lossKind: LossKind; padTokenId: number; headNotice: string | undefined },
+    runOptions: TrainRunOptions,
+  ): Promise<TrainResult> {
+    const o = this.options;
+    const handle = this.handle!;
+    const { stepsPerEpoch, totalSteps } = native.info();
+    const evalEvery = o.evaluation.every === 'epoch' ? stepsPerEpoch : o.evaluation.every;
+    const checkpoints = o.checkpoints;
+    const checkpointEvery = checkpoints ? (checkpoints.every === 'epoch' ? stepsPerEpoch : checkpoints.every) : Infinity;
+    const metric = o.earlyStopping?.metric ?? o.evaluation.metric ?? defaultMetric(run.task);
+    const sign = higherIsBetter(metric) ? 1 : -1;
+    const fingerprint = this.fingerprint(run.train, run.labels, run.task);
+
+    const state: JsTrainerState = { format: 1, step: 0, bestValue: null, bestStep: null, badEvaluations: 0, history: [], fingerprint };
+    const history: TrainProgress[] = [];
+    const evaluations: EvaluationEvent[] = [];
+    let haveSnapshot = false;
+
+    if (runOptions.resumeFrom !== undefined) {
+      const checkpoint = await resolveResume(runOptions.resumeFrom);
+      const saved = await readJsState(checkpoint);
+      if (saved.fingerprint !== fingerprint)
+        throw new LoraNodeError('ERR_DATA', `resumeFrom: ${checkpoint} was written for other data or settings; resume with the same ones`);
+      const bestDir = checkpoints && join(checkpoints.dir, 'best');
+      if (saved.bestStep !== null && bestDir) {
+        await handle.loadAdapter(join(bestDir, this.weightsFile()));
+        handle.snapshotTrainable();
+        haveSnapshot = true;
+      }
+      await handle.loadAdapter(join(checkpoint, this.weightsFile()));
+      await native.loadState(join(checkpoint, STATE_TENSORS));
+      Object.assign(state, saved);
+    }
+
+    let last: NativeStepReport | undefined;
+    let stoppedEarly = false;
+    let step = native.info().step;
+    while (step < totalSteps && !stoppedEarly) {
+      const nextEval = run.held ? Math.ceil((step + 1) / evalEvery) * evalEvery : Infinity;
+      const nextCheckpoint = checkpoints ? Math.ceil((step + 1) / checkpointEvery) * checkpointEvery : Infinity;
+      const until = Math.min(nextEval, nextCheckpoint, totalSteps);
+      const startStep = step;
+      const outcome = await native
+        .run(until, (r) => {
+          last = r;
+          const done = r.step - startStep;
+          const rate = r.seconds > 0 ? (done * o.batchSize * o.gradientAccumulationSteps) / r.seconds : 0;
+          const progress: TrainProgress = {
+            step: r.step,
+            totalSteps: r.totalSteps,
+            epoch: r.epoch,
+            loss: r.loss,
+            learningRate: r.learningRate,
+            gradNorm: r.gradNorm,
+            samplesPerSecond: rate,
+            eta: done > 0 ? ((r.totalSteps - r.step) * r.seconds) / done : NaN,
+          };
+          history.push(progress);
+          this.emit('progress', progress);
+        })
+        .catch((error: unknown) => {
+          throw fromNativeError(error);
+        });
+      step = outcome.step;
+      if (outcome.aborted) throw new AbortError(`training was aborted at step ${step} of ${totalSteps}`);
+
+      if (run.held && (step % evalEvery === 0 || step === totalSteps)) {
+        const evaluation = await this.evaluateHeld(run);
+        const value = metricValue(evaluation.report, metric);
+        const minDelta = o.earlyStopping?.minDelta ?? 0;
+        const improved = Number.isFinite(value) && (state.bestValue === null || sign * (value - state.bestValue) > minDelta);
+        if (improved) {
+          state.bestValue = value;
+          state.bestStep = step;
+          state.badEvaluations = 0;
+          handle.snapshotTrainable();
+          haveSnapshot = true;
+          if (checkpoints) await this.writeWeights(join(checkpoints.dir, 'best'));
+        } else {
+          state.badEvaluations += 1;
+        }
+        const event: EvaluationEvent = { step, epoch: step / stepsPerEpoch, report: evaluation.report, metric, value, improved };
+        evaluations.push(event);
+        this.emit('evaluate', event);
+        if (o.earlyStopping && state.badEvaluations >= o.earlyStopping.patience) stoppedEarly = true;
+      }
+      if (checkpoints && (step % checkpointEvery === 0 || step === totalSteps)) {
+        state.step = step;
+        await writeCheckpoint(checkpoints.dir, step, async (tmp) => {
+          await this.writeWeights(tmp);
+          await native.saveState(join(tmp, STATE_TENSORS));
+          await writeJsState(tmp, state);
+        });
+        await pruneCheckpoints(checkpoints.dir, checkpoints.keep);
+        this.emit('checkpoint', { step, dir: checkpoints.dir, kept: (await listCheckpoints(checkpoints.dir)).length });
+      }
+    }
+
+    // Like load_best_model_at_end: the model ends with the best evaluated weights.
+    if (haveSnapshot) handle.restoreTrainable();
+    let finalEvaluation: Evaluation | undefined;
+    let thresholds: number[] | undefined;
+    if (run.held) {
+      finalEvaluation = await this.evaluateHeld(run);
+      if (run.task === 'multi-label') {
+        thresholds = tuneThresholds(run.held.labels as Float32Array, finalEvaluation.outputs, run.labels.length);
+        finalEvaluation = await this.evaluateHeld(run, thresholds);
+      }
+    }
+    this.trained = { labels: run.labels, task: run.task, ...(thresholds ? { thresholds } : {}) };
+    const result: TrainResult = {
+      task: run.task,
+      labels: run.labels,
+      steps: step,
+      epochs: step / stepsPerEpoch,
+      loss: last?.loss ?? NaN,
+      history,
+      evaluations,
+      stoppedEarly,
+    };
+    if (finalEvaluation) result.finalEvaluation = finalEvaluation.report;
+    if (state.bestStep !== null && state.bestValue !== null) result.best = { step: state.bestStep, metric, value: state.bestValue };
+    if (thresholds) result.thresholds = thresholds;
+    if (run.headNotice) result.headNotice = run.headNotice;
+    return result;
+  }
+
+  private evaluateHeld(
+    run: { task: Task; labels: string[]; held: PreparedData | undefined; lossKind: LossKind; padTokenId: number },
+    thresholds?: number[],
+  ): Promise<Evaluation> {
+    return evaluate(this.handle!, run.held!, run.task, run.labels, {
+      batchSize: Math.max(this.options.batchSize, 32),
+      padTokenId: run.padTokenId,
+      lossKind: run.lossKind,
+      ...(thresholds ? { thresholds } : {}),
+    }).catch((error: unknown) => {
+      throw fromNativeError(error);
+    });
+  }
+
+  private weightsFile(): string {
+    return this.lora ? ADAPTER_WEIGHTS : 'model.safetensors';
+  }
+
+  /** The trainable weights (and, with LoRA, a loadable adapter folder) into `dir`. */
+  private async writeWeights(dir: string): Promise<void> {
+    await mkdir(dir, { recursive: true });
+    await this.handle!.saveTrainable(join(dir, this.weightsFile()), { format: 'pt' });
+    if (this.lora) await writeAtomic(join(dir, ADAPTER_CONFIG), adapterConfigJson(this.lora, this.options.model));
+    const { labels, task } = this.trained!;
+    await writeAtomic(join(dir, METADATA_FILE), metadataJson({ format: 1, labels, task, maxLength: this.options.maxLength }));
+  }
+
+  private fingerprint(data: PreparedData, labels: readonly string[], task: Task): string {
+    const o = this.options;
+    const settings = JSON.stringify([o.model, o.lora, o.epochs, o.batchSize, o.learningRate, o.weightDecay, o.warmupRatio,
+      o.warmupSteps, o.scheduler, o.maxGradNorm, o.gradientAccumulationSteps, o.maxLength, o.seed, o.classWeights, labels, task]);
+    const hash = createHash('sha256').update(settings);
+    hash.update(new Uint8Array(data.ids.buffer, data.ids.byteOffset, data.ids.byteLength));
+    hash.update(new Uint8Array(data.labels.buffer, data.labels.byteOffset, data.labels.byteLength));
+    return hash.digest('hex').slice(0, 32);
+  }
+}

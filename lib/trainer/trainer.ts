@@ -254,6 +254,7 @@ export class Trainer extends EventEmitter {
       const nextCheckpoint = checkpoints ? Math.ceil((step + 1) / checkpointEvery) * checkpointEvery : Infinity;
       const until = Math.min(nextEval, nextCheckpoint, totalSteps);
       const startStep = step;
+      if (runOptions.signal?.aborted) throw new AbortError(`training was aborted at step ${step} of ${totalSteps}`);
       const outcome = await native
         .run(until, (r) => {
           last = r;

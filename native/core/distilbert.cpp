@@ -128,15 +128,13 @@ void DistilBertClassifier::load_head(const CheckpointTensors& t, const std::stri
       why = "the checkpoint's head has " + std::to_string(shape[0]) + " labels and the data has " + std::to_string(K);
   }
   if (why.empty()) {
-    if (!present)
-      fail(code::kMissingTensor, dir + ": the checkpoint has no classification head (pre_classifier, classifier); "
-                                       "it is a base model: fine-tune it with Trainer first");
     pre_classifier = load_linear(t, "pre_classifier", c.dim, c.dim, device_);
     classifier = load_linear(t, "classifier", K, c.dim, device_);
     return;
   }
   if (!options.init_missing_head)
-    fail(code::kMissingTensor, dir + ": " + why + "; Classifier needs a fine-tuned checkpoint (train one with Trainer)");
+    fail(code::kMissingTensor, dir + ": " + why + " (pre_classifier, classifier); Classifier needs a fine-tuned "
+                                     "checkpoint: train one from this base with Trainer");
   // transformers' _init_weights for nn.Linear: weight ~ N(0, initializer_range), bias = 0.
   auto generator = at::make_generator<at::CPUGeneratorImpl>(options.seed);
   auto fresh = [&](int64_t out, int64_t in) {

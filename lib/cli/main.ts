@@ -1,28 +1,72 @@
 #!/usr/bin/env node
-// lora-node command line: predict, doctor, build.
+// lora-node command line: train, eval, predict, demo, doctor, build.
 import { parseArgs } from 'node:util';
 
 import { LoraNodeError } from '../errors.js';
 import { runBuild } from './build.js';
+import { runDemo } from './demo.js';
 import { runDoctor } from './doctor.js';
+import { runEval } from './eval.js';
 import { runPredict } from './predict.js';
+import { runTrain } from './train.js';
 
 const USAGE = `Usage: lora-node <command> [options]
 
 Commands:
-  predict [texts...]   Classify texts with a Hugging Face DistilBERT checkpoint
-      --model DIR        checkpoint folder (config.json, model.safetensors, tokenizer.json)
+  demo                 Fine-tune, evaluate and save an adapter on the bundled example data
+      --model DIR        base checkpoint (default: a small DistilBERT initialised with random weights)
+      --out DIR          where to save the adapter              (default ./lora-node-demo-adapter)
+
+  train                Fine-tune a checkpoint with LoRA (or fully) and save the adapter
+      --model DIR        checkpoint folder (fine-tuned classifier, DistilBertForMaskedLM or DistilBertModel)
+      --data FILE        training examples: .csv/.tsv (header row) or .jsonl
+      --eval FILE        held-out examples, evaluated every epoch; the best weights are kept
+      --out DIR          where to save the adapter (or checkpoint)
+      --task T           binary | multi-class | multi-label | regression (default: from the labels)
+      --text-column C    column / field with the text           (default text)
+      --label-column C   column / field with the label          (default label)
+      --epochs N         (default 3)        --batch-size N (default 16)      --seed N (default 42)
+      --learning-rate X  (default 2e-4 with LoRA, 5e-5 with --full)
+      --lora-r N         (default 8)        --lora-alpha X (default 8)       --lora-dropout X (default 0)
+      --target-modules M comma-separated names (default q_lin,v_lin) or all-linear
+      --full             full fine-tuning instead of LoRA (saves a complete checkpoint)
+      --merged           save a merged Hugging Face checkpoint instead of an adapter
+      --checkpoints DIR  write resumable checkpoints there       --checkpoint-every N|epoch (default epoch)
+      --resume DIR       continue from a checkpoint (or the latest one in a checkpoints folder)
+      Ctrl-C stops after the current step; the last complete checkpoint is kept.
+
+  eval                 Print the metrics of a checkpoint (and adapter) on labelled examples
+      --model DIR        checkpoint folder                       --adapter DIR  a PEFT LoRA adapter folder
+      --data FILE        labelled examples (.csv/.tsv/.jsonl)    --text-column C, --label-column C as for train
+
+  predict [texts...]   Classify texts
+      --model DIR        checkpoint folder (config.json, model.safetensors, tokenizer.json or vocab.txt)
+      --adapter DIR      a PEFT LoRA adapter folder to apply
       --file PATH        read texts from a file, one per line ("-" for stdin)
+
+  Options of demo, train, eval and predict:
       --device D         auto | cpu | cuda | cuda:N           (default auto)
       --precision P      auto | fp32 | bf16 | fp16           (default auto)
       --threads N        libtorch intra-op threads            (default: all cores)
-      --batch-size N     texts per forward pass               (default 32)
-      --max-length N     tokens per text, specials included   (default: the tokenizer's)
-      --json             print JSON lines instead of a table
+      --max-length N     tokens per text, specials included   (train default 128; else the tokenizer's)
+      --batch-size N     texts per forward pass (eval, predict: default 32)
+      --json             JSON lines: train prints progress, evaluate and result events;
+                         eval one report; predict one prediction per text
+
   doctor [--json]      Show libtorch, CUDA, BLAS, threads, precision and addon path
   build [--cuda]       Rebuild the native addon from source
 
-Exit status: 0 success, 1 runtime error, 2 usage error.`;
+Progress goes to stderr: a bar on a terminal, a line about every 5% otherwise.
+Exit status: 0 success, 1 runtime error, 2 usage error, 130 interrupted.`;
+
+const COMMANDS: Record<string, (args: string[]) => Promise<number> | number> = {
+  demo: runDemo,
+  train: runTrain,
+  eval: runEval,
+  predict: runPredict,
+  doctor: (args) => runDoctor(parseArgs({ args, options: { json: { type: 'boolean' } } }).values.json ?? false),
+  build: (args) => runBuild(parseArgs({ args, options: { cuda: { type: 'boolean' } } }).values.cuda ?? false),
+};
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -30,33 +74,16 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return command ? 0 : 2;
   }
-  if (command === 'predict') {
-    const { values, positionals } = parseArgs({
-      args: rest,
-      allowPositionals: true,
-      options: {
-        model: { type: 'string' },
-        file: { type: 'string' },
-        device: { type: 'string' },
-        precision: { type: 'string' },
-        threads: { type: 'string' },
-        'batch-size': { type: 'string' },
-        'max-length': { type: 'string' },
-        json: { type: 'boolean' },
-      },
-    });
-    return runPredict(values, positionals);
+  const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (!run) {
+    console.error(`lora-node: unknown command "${command}"\n\n${USAGE}`);
+    return 2;
   }
-  if (command === 'doctor') {
-    const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean' } } });
-    return runDoctor(values.json ?? false);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(USAGE);
+    return 0;
   }
-  if (command === 'build') {
-    const { values } = parseArgs({ args: rest, options: { cuda: { type: 'boolean' } } });
-    return runBuild(values.cuda ?? false);
-  }
-  console.error(`lora-node: unknown command "${command}"\n\n${USAGE}`);
-  return 2;
+  return run(rest);
 }
 
 main(process.argv.slice(2)).then(

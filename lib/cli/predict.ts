@@ -1,48 +1,30 @@
 // `lora-node predict`: classify texts from arguments, a file or stdin.
 import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 
-import { Classifier, type ClassifierOptions } from '../classifier.js';
+import { Classifier } from '../classifier.js';
 import { ArgumentError } from '../errors.js';
+import { RUNTIME_OPTIONS, integerFlag, requireFlag, runtimeOptions } from './args.js';
 
-interface PredictFlags {
-  model?: string;
-  file?: string;
-  device?: string;
-  precision?: string;
-  threads?: string;
-  'batch-size'?: string;
-  'max-length'?: string;
-  json?: boolean;
-}
+const OPTIONS = { ...RUNTIME_OPTIONS, model: { type: 'string' }, adapter: { type: 'string' }, file: { type: 'string' } } as const;
 
-function integerFlag(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 1) throw new ArgumentError(`Expected a positive integer for --${flag} but received "${value}"`);
-  return n;
-}
-
-function readTexts(flags: PredictFlags, positionals: string[]): string[] {
-  if (flags.file === undefined) return positionals;
-  const text = readFileSync(flags.file === '-' ? 0 : flags.file, 'utf8');
+function readTexts(file: string | undefined, positionals: string[]): string[] {
+  if (file === undefined) return positionals;
+  const text = readFileSync(file === '-' ? 0 : file, 'utf8');
   return [...positionals, ...text.split(/\r?\n/).filter((line) => line.trim().length > 0)];
 }
 
-export async function runPredict(flags: PredictFlags, positionals: string[]): Promise<number> {
-  if (!flags.model) throw new ArgumentError('Expected --model DIR (a Hugging Face checkpoint folder) but received none');
-  const texts = readTexts(flags, positionals);
+export async function runPredict(args: string[]): Promise<number> {
+  const { values: flags, positionals } = parseArgs({ args, options: OPTIONS, allowPositionals: true });
+  const model = requireFlag(flags.model, 'model', 'DIR (a Hugging Face checkpoint folder)');
+  const texts = readTexts(flags.file, positionals);
   if (texts.length === 0) throw new ArgumentError('Expected texts to classify (arguments or --file) but received none');
-  const options: ClassifierOptions = {};
-  if (flags.device) options.device = flags.device as ClassifierOptions['device'];
-  if (flags.precision) options.precision = flags.precision as ClassifierOptions['precision'];
-  const threads = integerFlag(flags.threads, 'threads');
-  if (threads) options.threads = threads;
-  const maxLength = integerFlag(flags['max-length'], 'max-length');
-  if (maxLength) options.maxLength = maxLength;
+  const options = runtimeOptions(flags);
+  if (flags.adapter) options.adapter = flags.adapter;
   const batchSize = integerFlag(flags['batch-size'], 'batch-size');
 
   const started = performance.now();
-  using classifier = await Classifier.load(flags.model, options);
+  using classifier = await Classifier.load(model, options);
   const loaded = performance.now();
   const predictions = await classifier.predict(texts, batchSize ? { batchSize } : {});
   const done = performance.now();
@@ -51,7 +33,8 @@ export async function runPredict(flags: PredictFlags, positionals: string[]): Pr
     predictions.forEach((p, i) => console.log(JSON.stringify({ text: texts[i], ...p })));
     return 0;
   }
-  console.log(`model: ${flags.model} (${classifier.task}, labels: ${classifier.labels.join(', ')})`);
+  const adapter = flags.adapter ? ` + adapter ${flags.adapter}` : '';
+  console.log(`model: ${model}${adapter} (${classifier.task}, labels: ${classifier.labels.join(', ')})`);
   console.log(`device: ${classifier.device}, precision: ${classifier.precision} (${classifier.precisionReason})`);
   for (const [i, p] of predictions.entries()) {
     const extra = p.labels ? ` [${p.labels.join(', ')}]` : '';

@@ -1,0 +1,164 @@
+// `lora-node train`: fine-tune a checkpoint on a CSV/JSONL file and save a
+// PEFT adapter (or, with --merged or --full, a complete checkpoint).
+import { parseArgs } from 'node:util';
+
+import { type Example, inferTask } from '../data/examples.js';
+import { AbortError, ArgumentError } from '../errors.js';
+import type { LoraOptions } from '../lora/options.js';
+import type { Task } from '../task.js';
+import type { TrainerOptions } from '../trainer/options.js';
+import { type TrainResult, Trainer } from '../trainer/trainer.js';
+import { DATA_OPTIONS, RUNTIME_OPTIONS, choiceFlag, integerFlag, numberFlag, requireFlag, runtimeOptions } from './args.js';
+import { readExamples } from './data.js';
+import { createReporter, progressMode } from './progress.js';
+import { formatReport } from './report.js';
+import { INTERRUPTED_EXIT, interruptedMessage, trainWithProgress } from './run-training.js';
+
+const OPTIONS = {
+  ...RUNTIME_OPTIONS,
+  ...DATA_OPTIONS,
+  model: { type: 'string' },
+  eval: { type: 'string' },
+  out: { type: 'string' },
+  task: { type: 'string' },
+  epochs: { type: 'string' },
+  'learning-rate': { type: 'string' },
+  'lora-r': { type: 'string' },
+  'lora-alpha': { type: 'string' },
+  'lora-dropout': { type: 'string' },
+  'target-modules': { type: 'string' },
+  full: { type: 'boolean' },
+  seed: { type: 'string' },
+  checkpoints: { type: 'string' },
+  'checkpoint-every': { type: 'string' },
+  resume: { type: 'string' },
+  merged: { type: 'boolean' },
+} as const;
+
+const TASKS: readonly Task[] = ['binary', 'multi-class', 'multi-label', 'regression'];
+
+const parseFlags = (args: string[]) => parseArgs({ args, options: OPTIONS }).values;
+type Flags = ReturnType<typeof parseFlags>;
+
+export async function runTrain(args: string[]): Promise<number> {
+  const flags = parseFlags(args);
+  const model = requireFlag(flags.model, 'model', 'DIR (a Hugging Face DistilBERT checkpoint folder)');
+  const data = requireFlag(flags.data, 'data', 'FILE (training examples, .csv or .jsonl)');
+  const out = requireFlag(flags.out, 'out', 'DIR (where to save the adapter)');
+  const options = trainerOptions(flags, model);
+
+  const started = performance.now();
+  const { train, evalExamples, task } = await readData(flags, options.task);
+  options.task = task;
+  const json = flags.json ?? false;
+  if (!json) console.log(describeRun(options, data, train, flags.eval, evalExamples));
+
+  using trainer = new Trainer(options);
+  let result: TrainResult;
+  try {
+    result = await trainWithProgress(trainer, train, { evalExamples, resumeFrom: flags.resume }, createReporter(progressMode(json)));
+  } catch (error) {
+    if (!(error instanceof AbortError)) throw error;
+    console.error(interruptedMessage(error, flags.checkpoints));
+    return INTERRUPTED_EXIT;
+  }
+  const saved = flags.merged ? 'merged checkpoint' : options.lora === false ? 'checkpoint' : 'adapter';
+  if (flags.merged) await trainer.saveMerged(out);
+  else await trainer.save(out);
+  const seconds = (performance.now() - started) / 1000;
+
+  if (json) {
+    console.log(JSON.stringify({ type: 'result', ...summary(result), seconds, out, saved }));
+    return 0;
+  }
+  printResult(result, seconds);
+  console.log(`\n${saved} saved to ${out}`);
+  const adapterFlag = saved === 'adapter' ? ` --adapter ${out}` : '';
+  console.log(`try it: npx lora-node predict --model ${saved === 'adapter' ? model : out}${adapterFlag} "some text"`);
+  return 0;
+}
+
+function trainerOptions(flags: Flags, model: string): TrainerOptions {
+  const runtime = runtimeOptions(flags);
+  const options: TrainerOptions = { model, ...runtime };
+  const task = choiceFlag(flags.task, 'task', TASKS);
+  if (task) options.task = task;
+  const set = <K extends keyof TrainerOptions>(key: K, value: TrainerOptions[K] | undefined): void => {
+    if (value !== undefined) options[key] = value;
+  };
+  set('epochs', integerFlag(flags.epochs, 'epochs'));
+  set('batchSize', integerFlag(flags['batch-size'], 'batch-size'));
+  set('learningRate', numberFlag(flags['learning-rate'], 'learning-rate'));
+  set('seed', integerFlag(flags.seed, 'seed', 0));
+  if (flags.checkpoints) {
+    const every = flags['checkpoint-every'] === undefined || flags['checkpoint-every'] === 'epoch' ? 'epoch' : integerFlag(flags['checkpoint-every'], 'checkpoint-every')!;
+    options.checkpoints = { dir: flags.checkpoints, every };
+  } else if (flags['checkpoint-every'] !== undefined) {
+    throw new ArgumentError('Expected --checkpoints DIR with --checkpoint-every but received none');
+  }
+  options.lora = loraOptions(flags);
+  return options;
+}
+
+function loraOptions(flags: Flags): LoraOptions | false {
+  const loraFlags = ['lora-r', 'lora-alpha', 'lora-dropout', 'target-modules'] as const;
+  if (flags.full) {
+    const given = loraFlags.filter((f) => flags[f] !== undefined);
+    if (given.length) throw new ArgumentError(`Expected no LoRA flags with --full (full fine-tuning) but received --${given.join(', --')}`);
+    if (flags.merged) throw new ArgumentError('Expected --merged only with LoRA: --full already saves a complete checkpoint');
+    return false;
+  }
+  const lora: LoraOptions = {};
+  const r = integerFlag(flags['lora-r'], 'lora-r');
+  if (r !== undefined) lora.r = r;
+  const alpha = numberFlag(flags['lora-alpha'], 'lora-alpha');
+  if (alpha !== undefined) lora.alpha = alpha;
+  if (flags['lora-dropout'] !== undefined) {
+    const dropout = Number(flags['lora-dropout']);
+    if (flags['lora-dropout'].trim() === '' || !(dropout >= 0 && dropout < 1))
+      throw new ArgumentError(`Expected a number in [0, 1) for --lora-dropout but received "${flags['lora-dropout']}"`);
+    lora.dropout = dropout;
+  }
+  const targets = flags['target-modules'];
+  if (targets !== undefined) {
+    const list = targets.split(',').map((t) => t.trim()).filter(Boolean);
+    if (list.length === 0) throw new ArgumentError(`Expected module names (q_lin,v_lin) or all-linear for --target-modules but received "${targets}"`);
+    lora.targetModules = targets.trim() === 'all-linear' ? 'all-linear' : list;
+  }
+  return lora;
+}
+
+/** Training (and evaluation) examples, read for one task: --task, or the training file's. */
+async function readData(flags: Flags, task: Task | undefined): Promise<{ train: Example[]; evalExamples: Example[] | undefined; task: Task }> {
+  const train = await readExamples(flags.data!, flags, task);
+  const resolved = task ?? inferTask(train);
+  const evalExamples = flags.eval === undefined ? undefined : await readExamples(flags.eval, flags, resolved);
+  return { train, evalExamples, task: resolved };
+}
+
+function describeRun(o: TrainerOptions, data: string, train: Example[], evalFile: string | undefined, evalExamples: Example[] | undefined): string {
+  const lora = o.lora === false ? 'full fine-tuning' : `LoRA r=${o.lora?.r ?? 8} alpha=${o.lora?.alpha ?? 8} on ${formatTargets(o.lora?.targetModules)}`;
+  const held = evalExamples ? `, ${evalExamples.length} evaluation examples from ${evalFile}` : '';
+  return `training ${o.model} (${o.task}, ${lora}) on ${train.length} examples from ${data}${held}`;
+}
+
+function formatTargets(targets: string[] | string | undefined): string {
+  if (targets === undefined) return 'q_lin, v_lin';
+  return Array.isArray(targets) ? targets.join(', ') : targets;
+}
+
+/** The result without the per-step history and evaluations (progress and evaluate lines carried them). */
+function summary(r: TrainResult): Omit<TrainResult, 'history' | 'evaluations'> {
+  const { history: _history, evaluations: _evaluations, ...rest } = r;
+  return rest;
+}
+
+/** The final metrics (or the last loss, without evaluation data). */
+export function printResult(r: TrainResult, seconds: number): void {
+  const early = r.stoppedEarly ? ', stopped early' : '';
+  console.log(`\ntrained ${r.steps} steps (${r.epochs.toFixed(2)} epochs${early}) in ${seconds.toFixed(1)} s, final training loss ${r.loss.toFixed(4)}`);
+  if (!r.finalEvaluation) return;
+  const best = r.best ? ` (weights of step ${r.best.step}, best ${r.best.metric} ${r.best.value.toFixed(4)})` : '';
+  console.log(`\nevaluation${best}:\n`);
+  console.log(formatReport(r.finalEvaluation, r.labels));
+}

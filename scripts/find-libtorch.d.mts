@@ -14,6 +14,10 @@ export interface FoundLibtorch {
   libDir?: string;
   /** libc10_cuda.so sits next to libc10.so. */
   cuda: boolean;
+  /** The C++ ABI from TorchConfig.cmake's -D_GLIBCXX_USE_CXX11_ABI; absent when it does not say. */
+  abi?: 'cxx11' | 'pre-cxx11';
+  /** CUDA libtorch only: the CUDA version it was built with as XY (118 = 11.8), when known. */
+  cudaVersion?: number;
 }
 
 /** One place looked at, in search order. */
@@ -33,3 +37,5 @@ export function findLibtorch(options?: { env?: Env }): FoundLibtorch | null;
 export function describeSearch(env?: Env): SearchEntry[];
 export function formatSearch(entries: SearchEntry[]): string;
 export function readTorchVersion(cmakeDir: string): string | undefined;
+export function readTorchAbi(cmakeDir: string): 'cxx11' | 'pre-cxx11' | undefined;
+export function readTorchCudaVersion(prefix: string, version?: string): number | undefined;

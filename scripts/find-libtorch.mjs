@@ -16,7 +16,12 @@ import { basename, delimiter, dirname, join, resolve } from 'node:path';
 
 export const DEBIAN_TORCH_DIRS = ['/usr/lib/x86_64-linux-gnu/cmake/Torch', '/usr/lib/aarch64-linux-gnu/cmake/Torch'];
 const PYTHON_TIMEOUT_MS = 10_000;
-const PYTHON_CODE = 'import torch.utils; print(torch.utils.cmake_prefix_path)';
+// torch.utils.cmake_prefix_path is <torch package>/share/cmake; locating the package with
+// find_spec gives the same folder without importing torch (which takes seconds), so the
+// addon loader can afford this search at run time.
+const PYTHON_CODE =
+  "import importlib.util as u, os, sys; s = u.find_spec('torch'); " +
+  "sys.exit(\"No module named 'torch'\") if s is None or not s.origin else print(os.path.join(os.path.dirname(s.origin), 'share', 'cmake'))";
 
 /** Folders under a CMake prefix-path entry where TorchConfig.cmake may live. */
 function prefixCandidates(p) {
@@ -66,7 +71,7 @@ function candidates(env) {
     list.push({ source: 'python', dir: null, why: 'skipped (LORA_NODE_SKIP_PYTHON_TORCH=1)' });
   } else {
     const py = pythonPrefix(env);
-    if (py.error) list.push({ source: 'python', dir: null, why: `python3 -c "${PYTHON_CODE}": ${py.error}` });
+    if (py.error) list.push({ source: 'python', dir: null, why: `python3 (looking for torch, as torch.utils.cmake_prefix_path does): ${py.error}` });
     else for (const dir of prefixCandidates(py.path)) list.push({ source: 'python', dir, why: `torch.utils.cmake_prefix_path=${py.path}` });
   }
   const debian = env.LORA_NODE_DEBIAN_TORCH_DIR !== undefined ? splitList(env.LORA_NODE_DEBIAN_TORCH_DIR) : DEBIAN_TORCH_DIRS;
@@ -101,18 +106,54 @@ function libraries(cmakeDir, prefix) {
   return { libDir, cuda: libDir !== undefined && existsSync(join(libDir, 'libc10_cuda.so')) };
 }
 
+/**
+ * The C++ ABI libtorch was built with: TorchConfig.cmake sets -D_GLIBCXX_USE_CXX11_ABI=1
+ * (Debian, cxx11 libtorch zips, pip wheels from 2.7) or =0 (older pip wheels, pre-cxx11 zips).
+ * An addon must use the same one. Undefined when TorchConfig.cmake does not say.
+ */
+export function readTorchAbi(cmakeDir) {
+  try {
+    const flag = /_GLIBCXX_USE_CXX11_ABI=([01])/.exec(readFileSync(join(cmakeDir, 'TorchConfig.cmake'), 'utf8'))?.[1];
+    return flag === undefined ? undefined : flag === '1' ? 'cxx11' : 'pre-cxx11';
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The CUDA version a CUDA libtorch was built with, as XY (118 for 11.8): from the version
+ * (2.3.1+cu118), an unpacked zip's build-version, or a pip torch's version.py. Undefined when unknown.
+ */
+export function readTorchCudaVersion(prefix, version) {
+  const fromTag = (text) => /\+cu(\d{3,})/.exec(text ?? '')?.[1];
+  const read = (file) => {
+    try {
+      return readFileSync(join(prefix, file), 'utf8');
+    } catch {
+      return undefined;
+    }
+  };
+  const pyCuda = /^cuda\b[^=\n]*=\s*['"](\d+)\.(\d+)/m.exec(read('version.py') ?? '');
+  const xy = fromTag(version) ?? fromTag(read('build-version')) ?? (pyCuda ? `${pyCuda[1]}${pyCuda[2]}` : undefined);
+  return xy ? Number(xy) : undefined;
+}
+
 function examine({ source, dir }) {
   if (!dir || !existsSync(join(dir, 'TorchConfig.cmake'))) return null;
   const prefix = installPrefix(dir);
   const found = { cmakeDir: dir, prefix, source, ...libraries(dir, prefix) };
   const version = readTorchVersion(dir);
   if (version) found.version = version;
+  const abi = readTorchAbi(dir);
+  if (abi) found.abi = abi;
+  const cudaVersion = found.cuda ? readTorchCudaVersion(prefix, version) : undefined;
+  if (cudaVersion) found.cudaVersion = cudaVersion;
   return found;
 }
 
 /**
  * The first libtorch found, or null.
- * @returns {{ cmakeDir: string, prefix: string, source: string, version?: string, libDir?: string, cuda: boolean } | null}
+ * @returns {{ cmakeDir: string, prefix: string, source: string, version?: string, libDir?: string, cuda: boolean, abi?: string, cudaVersion?: number } | null}
  */
 export function findLibtorch({ env = process.env } = {}) {
   for (const candidate of candidates(env)) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // lora-node's install script (package.json "install"):
 //   1. find libtorch (scripts/find-libtorch.mjs); on Debian/Ubuntu as root, apt-get it when missing
-//   2. use a prebuild from prebuilds/<platform>-<arch>/ that fits that libtorch, or
+//   2. use a prebuild from prebuilds/<platform>-<arch>/ that fits that libtorch and loads in a
+//      child process (scripts/lib/test-load.mjs), or
 //   3. keep an up-to-date build/Release/lora_node.node, or
 //   4. compile with cmake-js (installing build tools with apt-get under the same rules).
 // Every decision is made by planInstall (scripts/lib/plan.mjs); this file only gathers
@@ -17,20 +18,28 @@ import { describeSearch, findLibtorch, formatSearch } from './find-libtorch.mjs'
 import { aptInstall } from './lib/apt.mjs';
 import { runCmakeJs } from './lib/cmake-js.mjs';
 import { planInstall } from './lib/plan.mjs';
-import { buildState, listPrebuilds } from './lib/prebuild.mjs';
+import { buildState, listPrebuilds, prebuildStale } from './lib/prebuild.mjs';
 import { detectTools, readOsRelease } from './lib/system.mjs';
+import { testLoad } from './lib/test-load.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const log = (line) => console.log(`lora-node: ${line}`);
 
-function gatherFacts(env, aptTried) {
+function gatherFacts(env, aptTried, failedPrebuilds) {
   const found = findLibtorch({ env });
+  const prebuilds = listPrebuilds(root);
+  const rejected = { ...failedPrebuilds };
+  for (const file of prebuilds) {
+    const stale = prebuildStale(root, file);
+    if (stale) rejected[file] = stale;
+  }
   return {
     found,
     osRelease: readOsRelease(),
     uid: process.getuid?.(),
     env,
-    prebuilds: listPrebuilds(root),
+    prebuilds,
+    rejected,
     build: found ? buildState(root, found) : undefined,
     tools: detectTools(env),
     aptTried,
@@ -53,8 +62,10 @@ function main() {
   const env = process.env;
   warnIgnoredSettings(env, findLibtorch({ env }));
   let aptTried = [];
+  const failedPrebuilds = {};
   for (;;) {
-    const plan = planInstall(gatherFacts(env, aptTried));
+    const facts = gatherFacts(env, aptTried, failedPrebuilds);
+    const plan = planInstall(facts);
     switch (plan.action) {
       case 'apt': {
         console.log(plan.message);
@@ -70,9 +81,21 @@ function main() {
         console.error(plan.message);
         return 1;
       case 'skip':
-      case 'prebuild':
         console.log(plan.message);
         return 0;
+      case 'prebuild': {
+        // Fits by its name; make sure it loads here before saying so (a child process: a
+        // binary that does not fit cannot take this process down).
+        const file = join(root, 'prebuilds', `${process.platform}-${process.arch}`, plan.file);
+        const check = testLoad(file, { env, extraKey: [facts.found?.cmakeDir ?? ''] });
+        if (!check.ok) {
+          log(`prebuild ${plan.file} fits libtorch ${facts.found?.version} by its name but does not load: ${check.reason}`);
+          failedPrebuilds[plan.file] = `it does not load (${check.reason})`;
+          continue; // plan again without it
+        }
+        console.log(`${plan.message} (test-loaded in a child process: libtorch ${check.torchVersion})`);
+        return 0;
+      }
       case 'compile': {
         for (const warning of plan.warnings) console.warn(warning);
         console.log(plan.message);
@@ -84,7 +107,12 @@ function main() {
         // cmake-js relinks only what changed; mark the addon as checked against today's sources.
         const addon = join(root, 'build', 'Release', 'lora_node.node');
         if (existsSync(addon)) utimesSync(addon, new Date(), new Date());
-        log('built build/Release/lora_node.node (up to date with native/ and CMakeLists.txt)');
+        const check = testLoad(addon, { env, extraKey: [facts.found?.cmakeDir ?? ''] });
+        if (!check.ok) {
+          console.error(`lora-node: built build/Release/lora_node.node, but it does not load: ${check.reason}. \`npx lora-node doctor\` shows what was found.`);
+          return 1;
+        }
+        log(`built build/Release/lora_node.node (up to date with native/ and CMakeLists.txt; test-loaded: libtorch ${check.torchVersion})`);
         return 0;
       }
       default:

@@ -7,6 +7,8 @@ export interface InstallFacts {
   uid?: number;
   env?: Env;
   prebuilds?: string[];
+  /** Prebuilds not to use, with the reason (stale in a source checkout, or failed a test load). */
+  rejected?: Record<string, string>;
   build?: BuildState;
   tools?: { cxx: boolean; make: boolean; cmake: boolean; json: boolean };
   aptTried?: string[];

@@ -1,7 +1,7 @@
 // The install script's decisions, as one pure function of what was found.
 // scripts/install.mjs gathers the facts, runs the plan, and asks again after apt-get.
 import { BUILD_PACKAGES, JSON_PACKAGES, TORCH_PACKAGES, whyNoApt } from './apt.mjs';
-import { pickPrebuild, prebuildName } from './prebuild.mjs';
+import { pickPrebuild, wantedName } from './prebuild.mjs';
 
 const APT_TORCH = `sudo apt-get install -y ${TORCH_PACKAGES.join(' ')}`;
 const APT_BUILD = `sudo apt-get install -y ${BUILD_PACKAGES.join(' ')}`;
@@ -30,6 +30,7 @@ export function notFound(reason, searched) {
  *   uid        process.getuid?.()
  *   env        environment (LORA_NODE_SKIP_BUILD, LORA_NODE_SKIP_SYSTEM_INSTALL)
  *   prebuilds  file names in prebuilds/<platform>-<arch>/
+ *   rejected   { [file]: reason } prebuilds not to use (stale in a source checkout, or failed a test load)
  *   build      { fresh, reason } of build/Release/lora_node.node
  *   tools      { cxx, make, cmake, json } (default: all present)
  *   aptTried   packages apt-get already installed in this run (never asked for twice)
@@ -44,6 +45,7 @@ export function planInstall({
   uid,
   env = {},
   prebuilds = [],
+  rejected = {},
   build = { fresh: false, reason: 'no build yet' },
   tools = { cxx: true, make: true, cmake: true, json: true },
   aptTried = [],
@@ -72,14 +74,14 @@ export function planInstall({
     return { action: 'fail', message: notFound(reason, searched) };
   }
 
-  const file = pickPrebuild(prebuilds, found);
+  const file = pickPrebuild(prebuilds.filter((f) => !(f in rejected)), found);
   if (file)
     return { action: 'prebuild', file, message: `lora-node: using prebuild prebuilds/${platform}-${arch}/${file} for ${describeTorch(found)}; nothing to compile` };
 
   if (build.fresh) return { action: 'skip', message: `lora-node: ${build.reason}; not recompiling (${describeTorch(found)})` };
 
-  const wanted = found.version ? prebuildName(found.version, found.cuda ? 'cudaXY' : 'cpu') : 'none (libtorch version unknown)';
-  const why = `no prebuild fits (wanted ${wanted} in prebuilds/${platform}-${arch}/) and ${build.reason}`;
+  const notUsed = Object.entries(rejected).map(([f, reason]) => `; ${f} is there but not used: ${reason}`).join('');
+  const why = `no prebuild fits (wanted ${wantedName(found)} in prebuilds/${platform}-${arch}/${notUsed}) and ${build.reason}`;
   const missing = [!tools.cxx && 'a C++ compiler (c++/g++)', !tools.make && 'make (or ninja)', !tools.cmake && 'cmake'].filter(Boolean);
   if (missing.length) {
     const packages = mayApt(BUILD_PACKAGES);
@@ -87,7 +89,7 @@ export function planInstall({
       return { action: 'apt', packages, message: `lora-node: compiling needs ${missing.join(', ')}; installing ${packages.join(' ')} with apt-get (running as root on Debian/Ubuntu)` };
     return {
       action: 'fail',
-      message: `lora-node: cannot compile the addon: ${missing.join(', ')} not found. Install them with\n  ${APT_BUILD}\n(${why}; not installing them myself: ${noApt ?? 'apt-get already ran'})`,
+      message: `lora-node: cannot compile the addon: ${missing.join(', ')} not found. Install them with\n  ${APT_BUILD}\nthen run \`npm rebuild lora-node\` (${why}; not installing them myself: ${noApt ?? 'apt-get already ran'})`,
     };
   }
   const warnings = [];

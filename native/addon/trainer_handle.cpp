@@ -194,17 +194,19 @@ class NativeTrainer : public Napi::ObjectWrap<NativeTrainer> {
     return o;
   }
 
-  void check_idle(Napi::Env env) {
+  // The path argument of saveState/loadState, once no run is in progress.
+  std::string idle_path_arg(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
     if (!loop_) throw make_error(env, "ERR_DISPOSED", "the native trainer was used after dispose()");
     if (running_) throw make_error(env, code::kInvalidArgument, "Expected no run in progress");
+    if (!info[0].IsString()) throw_expected(env, "a path string", "path", info[0]);
+    return info[0].As<Napi::String>();
   }
 
   // saveState(path) -> Promise: optimizer moments, step and RNG state as safetensors.
   Napi::Value save_state(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    check_idle(env);
-    if (!info[0].IsString()) throw_expected(env, "a path string", "path", info[0]);
-    const std::string path = info[0].As<Napi::String>();
+    const std::string path = idle_path_arg(info);
     auto loop = loop_;
     return settle_when_done(env, [loop, path] {
       NamedTensors tensors;
@@ -215,9 +217,7 @@ class NativeTrainer : public Napi::ObjectWrap<NativeTrainer> {
 
   Napi::Value load_state(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    check_idle(env);
-    if (!info[0].IsString()) throw_expected(env, "a path string", "path", info[0]);
-    const std::string path = info[0].As<Napi::String>();
+    const std::string path = idle_path_arg(info);
     auto loop = loop_;
     return settle_when_done(env, [loop, path] {
       auto file = SafetensorsFile::open(path);

@@ -16,37 +16,11 @@
 #include <set>
 
 #include "core/errors.h"
+#include "core/text_format.h"
 
 namespace lora {
 
 namespace {
-
-// Shortest text that reads back as the same double, as JavaScript prints it ("0.999", "1e-8").
-std::string number_text(double value) {
-  if (std::isnan(value)) return "NaN";
-  if (std::isinf(value)) return value > 0 ? "Infinity" : "-Infinity";
-  if (value == 0) return "0";
-  char buffer[64];
-  int precision = 1;
-  for (; precision < 17; ++precision) {
-    std::snprintf(buffer, sizeof buffer, "%.*e", precision - 1, value);
-    if (std::strtod(buffer, nullptr) == value) break;
-  }
-  std::snprintf(buffer, sizeof buffer, "%.*e", precision - 1, value);
-  const int exponent = std::atoi(std::strchr(buffer, 'e') + 1);
-  if (exponent >= -6 && exponent < 21) {  // plain notation, as Number.prototype.toString
-    std::snprintf(buffer, sizeof buffer, "%.*f", std::max(0, precision - 1 - exponent), value);
-    return buffer;
-  }
-  std::string mantissa(buffer, std::strchr(buffer, 'e'));
-  return mantissa + (exponent < 0 ? "e-" : "e+") + std::to_string(std::abs(exponent));
-}
-
-std::string shape_text(at::IntArrayRef shape) {
-  std::string out = "[";
-  for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
-  return out + "]";
-}
 
 [[noreturn]] void expected(const std::string& what, const std::string& name, const std::string& received) {
   fail(code::kInvalidArgument, "Expected " + what + " for " + name + " but received " + received);

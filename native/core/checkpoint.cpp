@@ -8,16 +8,10 @@
 #include <sstream>
 
 #include "core/errors.h"
+#include "core/text_format.h"
 
 namespace lora {
 namespace {
-
-std::string shape_string(at::IntArrayRef shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
 void add_file(CheckpointTensors* self, std::map<std::string, std::shared_ptr<SafetensorsFile>>* owner,
               const std::shared_ptr<SafetensorsFile>& file) {
   for (const auto& entry : file->entries()) (*owner)[entry.name] = file;
@@ -68,8 +62,8 @@ at::Tensor CheckpointTensors::float_tensor(const std::string& name, const std::v
   if (it == owner_.end()) fail(code::kMissingTensor, dir_ + ": the checkpoint has no tensor \"" + name + "\"");
   const SafetensorsEntry& entry = it->second->entry(name);
   if (entry.shape != shape)
-    fail(code::kShape, dir_ + ": tensor \"" + name + "\" has shape " + shape_string(entry.shape) +
-                           " but config.json implies " + shape_string(shape));
+    fail(code::kShape, dir_ + ": tensor \"" + name + "\" has shape " + shape_text(entry.shape) +
+                           " but config.json implies " + shape_text(shape));
   at::Tensor t = it->second->tensor(name);
   if (!at::isFloatingType(t.scalar_type()))
     fail(code::kShape, dir_ + ": tensor \"" + name + "\" has dtype " + entry.dtype + "; expected a float dtype");

@@ -11,6 +11,7 @@
 
 #include "core/checkpoint.h"
 #include "core/errors.h"
+#include "core/text_format.h"
 #include "core/safetensors.h"
 
 namespace lora {
@@ -50,17 +51,10 @@ void check_inputs(const DistilBertConfig& c, const at::Tensor& ids, const at::Te
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
-
-std::string shape_string(at::IntArrayRef shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
 void copy_checked(at::Tensor& dst, const at::Tensor& src, const std::string& file, const std::string& key) {
   if (!dst.sizes().equals(src.sizes()))
-    fail(code::kShape, file + ": \"" + key + "\" has shape " + shape_string(src.sizes()) + " but the model expects " +
-                           shape_string(dst.sizes()));
+    fail(code::kShape, file + ": \"" + key + "\" has shape " + shape_text(src.sizes()) + " but the model expects " +
+                           shape_text(dst.sizes()));
   at::NoGradGuard no_grad;
   dst.copy_(src.to(at::kFloat));
 }

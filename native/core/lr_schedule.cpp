@@ -11,32 +11,11 @@
 #include <cstring>
 
 #include "core/errors.h"
+#include "core/text_format.h"
 
 namespace lora {
 
 namespace {
-
-// Shortest text that reads back as the same double, as JavaScript prints it ("0.07", "1e-8").
-std::string number_text(double value) {
-  if (std::isnan(value)) return "NaN";
-  if (std::isinf(value)) return value > 0 ? "Infinity" : "-Infinity";
-  if (value == 0) return "0";
-  char buffer[64];
-  int precision = 1;
-  for (; precision < 17; ++precision) {
-    std::snprintf(buffer, sizeof buffer, "%.*e", precision - 1, value);
-    if (std::strtod(buffer, nullptr) == value) break;
-  }
-  std::snprintf(buffer, sizeof buffer, "%.*e", precision - 1, value);
-  const int exponent = std::atoi(std::strchr(buffer, 'e') + 1);
-  if (exponent >= -6 && exponent < 21) {  // plain notation, as Number.prototype.toString
-    std::snprintf(buffer, sizeof buffer, "%.*f", std::max(0, precision - 1 - exponent), value);
-    return buffer;
-  }
-  std::string mantissa(buffer, std::strchr(buffer, 'e'));
-  return mantissa + (exponent < 0 ? "e-" : "e+") + std::to_string(std::abs(exponent));
-}
-
 [[noreturn]] void expected(const std::string& what, const char* name, double received) {
   fail(code::kInvalidArgument, "Expected " + what + " for " + name + " but received number " + number_text(received));
 }

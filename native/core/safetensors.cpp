@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "core/errors.h"
+#include "core/text_format.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors data is little-endian; big-endian hosts are not supported"
@@ -59,15 +60,6 @@ const DtypeInfo* find_dtype(at::ScalarType type) {
 }
 
 std::string json_quoted(const std::string& s) { return json(s).dump(-1, ' ', false, json::error_handler_t::replace); }
-
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::ostringstream out;
-  out << '[';
-  for (size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
-  out << ']';
-  return out.str();
-}
-
 std::string errno_text(int err) { return std::strerror(err); }
 
 [[noreturn]] void header_error(const std::string& label, const std::string& message) {

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { Classifier, Model, type TrainProgress, Trainer, type TrainerOptions, readSafetensors } from '../../lib/index.js';
 import { golden, maxAbsDiff } from '../helpers/golden.js';
 import { binaryExamples, multiClassExamples, multiLabelExamples, regressionExamples } from '../helpers/synthetic.js';
+import { rejectsWith } from '../helpers/errors.js';
 
 const MODEL = golden('tiny').checkpoint;
 const BASE: TrainerOptions = {
@@ -25,12 +26,6 @@ const BASE: TrainerOptions = {
 };
 const tmp = (name: string) => mkdtempSync(join(tmpdir(), `lora-node-${name}-`));
 
-async function rejectsWith(promise: Promise<unknown>, code: string, message: RegExp): Promise<void> {
-  const error = await promise.then(() => undefined, (e: unknown) => e as { code?: string; message?: string });
-  expect(error, 'expected a rejection').toBeDefined();
-  expect(error!.code).toBe(code);
-  expect(error!.message).toMatch(message);
-}
 
 describe('learning: each task clearly beats chance on held-out data', () => {
   it('binary (chance 0.5)', async () => {

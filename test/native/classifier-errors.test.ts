@@ -7,18 +7,10 @@ import { Classifier, readSafetensors, writeSafetensors } from '../../lib/index.j
 import { addon } from '../helpers/addon.js';
 import { copyCheckpoint, editConfig } from '../helpers/checkpoint-copy.js';
 import { golden } from '../helpers/golden.js';
+import { rejectsWith } from '../helpers/errors.js';
 
 const load = (dir: string, options = {}) => Classifier.load(dir, { device: 'cpu', precision: 'fp32', ...options });
 
-async function rejectsWith(promise: Promise<unknown>, code: string, message: RegExp): Promise<void> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e as { code?: string; message?: string },
-  );
-  expect(error, 'expected a rejection').toBeDefined();
-  expect(error!.code).toBe(code);
-  expect(error!.message).toMatch(message);
-}
 
 describe('bad checkpoints', () => {
   it('missing folder or config.json', async () => {

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { encodeLabels, inferTask, labelSpace, loadExamples, type Example } from '../../lib/data/examples.js';
+import { caught } from '../helpers/errors.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'lora-node-examples-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -24,14 +25,6 @@ async function rejection(promise: Promise<unknown>): Promise<{ code?: string; me
   throw new Error('expected a rejection');
 }
 
-function caught(fn: () => unknown): { code?: string; message: string } {
-  try {
-    fn();
-  } catch (error) {
-    return error as { code?: string; message: string };
-  }
-  throw new Error('expected a throw');
-}
 
 describe('loadExamples: CSV', () => {
   it('reads RFC 4180 quoting: commas, doubled quotes and newlines inside quotes, CRLF rows', async () => {

@@ -11,6 +11,7 @@ import {
   tuneThresholds,
   type Scores,
 } from '../../lib/metrics/index.js';
+import { caught } from '../helpers/errors.js';
 
 // Made by test/fixtures/metrics/make_expected.py (scikit-learn); null stands for NaN.
 interface ScoresJson { precision: number; recall: number; f1: number }
@@ -48,14 +49,6 @@ function expectPrf(report: { macro: Scores; micro: Scores; weighted: Scores; per
   });
 }
 
-function caught(fn: () => unknown): { code?: string; message: string } {
-  try {
-    fn();
-  } catch (error) {
-    return error as { code?: string; message: string };
-  }
-  throw new Error('expected a throw');
-}
 
 describe('classificationReport', () => {
   it('binary, worked by hand', () => {

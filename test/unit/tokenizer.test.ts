@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TextTokenizer, bertTokenizerJson, longestFirst, type TokenizerConfig } from '../../lib/tokenizer.js';
 import { int64Tensor, readSafetensors } from '../helpers/safetensors.js';
+import { caught } from '../helpers/errors.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 const SETS = ['tiny', 'small-multilabel', 'real-vocab'] as const;
@@ -38,14 +39,6 @@ function fallbackDir(checkpoint: string): string {
   return dir;
 }
 
-function caught(fn: () => unknown): { code?: string; message: string } {
-  try {
-    fn();
-  } catch (error) {
-    return error as { code?: string; message: string };
-  }
-  throw new Error('expected a throw');
-}
 
 function caseName(c: TokenizationCase, i: number): string {
   const text = JSON.stringify(c.text).slice(0, 40);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 
 import { DisposedError, FormatError, LoraNodeError, expected, fromNativeError } from './errors.js';
 import { openModel } from './native/open-model.js';
+import type { QuantizerOptions } from './quantizer.js';
 import type { NativeModelHandle, NativeModelInfo } from './native/types.js';
 import { type Prediction, type Task, predictionFromLogits, taskFromConfig } from './task.js';
 import { type EncodedBatch, TextTokenizer } from './tokenizer.js';
@@ -24,6 +25,8 @@ export interface ClassifierOptions {
   precision?: Precision;
   /** A PEFT LoRA adapter folder to apply on top of the checkpoint. */
   adapter?: string;
+  /** Hold the transformer-block linears in 4 bits (a 4-bit checkpoint is read as 4-bit anyway). */
+  quantization?: QuantizerOptions;
 }
 
 export interface PredictOptions {
@@ -80,7 +83,13 @@ export class Classifier implements Disposable {
     const dir = nonEmptyString(checkpointDir, 'checkpointDir');
     const o = optionsObject(options, 'options');
     const maxLength = o.maxLength === undefined ? undefined : positiveInteger(o.maxLength, 'options.maxLength');
-    const { handle, metadata } = await openModel(dir, { device: o.device, precision: o.precision, threads: o.threads, adapter: o.adapter });
+    const { handle, metadata } = await openModel(dir, {
+      device: o.device,
+      precision: o.precision,
+      threads: o.threads,
+      adapter: o.adapter,
+      quantization: o.quantization,
+    });
     const thresholds = metadata?.thresholds;
     const positions = handle.info().maxPositionEmbeddings;
     const hasTokenizer = ['tokenizer.json', 'vocab.txt'].some((file) => existsSync(join(dir, file)));

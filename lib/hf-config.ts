@@ -44,8 +44,37 @@ function pythonFloat(n: number): string {
   return String(n);
 }
 
-/** The checkpoint's config.json with our labels, problem type and architecture. */
-export async function configWithLabels(checkpointDir: string, labels: readonly string[], task: Task): Promise<string> {
+/** transformers' BitsAndBytesConfig for a 4-bit checkpoint (the head and embeddings stay full precision). */
+export interface FourBitConfig {
+  type: 'nf4' | 'fp4';
+  doubleQuant: boolean;
+}
+
+function quantizationConfig(q: FourBitConfig): Record<string, unknown> {
+  return {
+    _load_in_4bit: true,
+    _load_in_8bit: false,
+    bnb_4bit_compute_dtype: 'float32',
+    bnb_4bit_quant_storage: 'uint8',
+    bnb_4bit_quant_type: q.type,
+    bnb_4bit_use_double_quant: q.doubleQuant,
+    llm_int8_enable_fp32_cpu_offload: false,
+    llm_int8_has_fp16_weight: false,
+    llm_int8_skip_modules: ['pre_classifier', 'classifier'],
+    llm_int8_threshold: 6.0,
+    load_in_4bit: true,
+    load_in_8bit: false,
+    quant_method: 'bitsandbytes',
+  };
+}
+
+/** The checkpoint's config.json with our labels, problem type and architecture (and 4-bit settings). */
+export async function configWithLabels(
+  checkpointDir: string,
+  labels: readonly string[],
+  task: Task,
+  fourBit?: FourBitConfig | 'keep',
+): Promise<string> {
   const config = JSON.parse(await readFile(join(checkpointDir, 'config.json'), 'utf8')) as Record<string, unknown>;
   const defaultNames = labels.length === 2 && labels[0] === 'LABEL_0' && labels[1] === 'LABEL_1';
   delete config.id2label;
@@ -57,5 +86,8 @@ export async function configWithLabels(checkpointDir: string, labels: readonly s
   }
   config.problem_type = problemTypeOf(task);
   config.architectures = ['DistilBertForSequenceClassification'];
+  // 'keep': the weights are 4-bit as the source checkpoint saved them.
+  if (fourBit && fourBit !== 'keep') config.quantization_config = quantizationConfig(fourBit);
+  else if (!fourBit) delete config.quantization_config;
   return pythonJson(config) + '\n';
 }

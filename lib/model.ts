@@ -4,7 +4,9 @@ import type { TokenBatch } from './classifier.js';
 import { DisposedError, expected, fromNativeError } from './errors.js';
 import type { LoraOptions, ResolvedLora } from './lora/options.js';
 import { type SaveContext, writeAdapter, writeMerged } from './lora/save.js';
+import type { FourBitConfig } from './hf-config.js';
 import { openModel } from './native/open-model.js';
+import type { QuantizerOptions } from './quantizer.js';
 import type { NativeForwardOptions, NativeModelHandle, NativeModelInfo } from './native/types.js';
 import { type Task, taskFromConfig } from './task.js';
 import { optionsObject } from './validate.js';
@@ -19,6 +21,8 @@ export interface ModelOptions {
   lora?: LoraOptions | boolean;
   /** Seed of LoRA initialisation and dropout masks. Default 42. */
   seed?: number;
+  /** QLoRA: hold the transformer-block linears in 4 bits ({ type: 'nf4', blockSize: 64, doubleQuant: true }). */
+  quantization?: QuantizerOptions;
 }
 
 export interface ForwardOptions {
@@ -46,6 +50,7 @@ export class Model implements Disposable {
     private readonly checkpointDir: string,
     handle: NativeModelHandle,
     lora: ResolvedLora | undefined,
+    private readonly quantization?: FourBitConfig,
   ) {
     this.handle = handle;
     this.lora = lora;
@@ -57,7 +62,7 @@ export class Model implements Disposable {
   static async load(checkpointDir: string, options?: ModelOptions): Promise<Model> {
     const o = optionsObject(options, 'options');
     const opened = await openModel(checkpointDir, o);
-    return new Model(checkpointDir, opened.handle, opened.lora);
+    return new Model(checkpointDir, opened.handle, opened.lora, opened.quantization);
   }
 
   async forward(batch: TokenBatch, options?: ForwardOptions): Promise<{ logits: Float32Array; loss?: number }> {
@@ -109,7 +114,9 @@ export class Model implements Disposable {
   }
 
   private saveContext(handle: NativeModelHandle): SaveContext {
-    return { handle, checkpointDir: this.checkpointDir, labels: this.labels, task: this.task, metadata: {} };
+    const ctx: SaveContext = { handle, checkpointDir: this.checkpointDir, labels: this.labels, task: this.task, metadata: {} };
+    if (this.quantization) ctx.quantization = this.quantization;
+    return ctx;
   }
 
   dispose(): void {

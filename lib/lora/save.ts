@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { copyFile, mkdir, rename, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 
-import { configWithLabels } from '../hf-config.js';
+import { type FourBitConfig, configWithLabels } from '../hf-config.js';
 import type { NativeModelHandle } from '../native/types.js';
 import type { Task } from '../task.js';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapterConfigJson } from './adapter-config.js';
@@ -28,6 +28,8 @@ export interface SaveContext {
   labels: readonly string[];
   task: Task;
   metadata: Omit<LoraNodeMetadata, 'format' | 'labels' | 'task'>;
+  /** The 4-bit settings the model was quantized with on load (undefined: as the checkpoint was). */
+  quantization?: FourBitConfig;
 }
 
 export async function writeAdapter(ctx: SaveContext, lora: ResolvedLora, dir: string): Promise<void> {
@@ -37,7 +39,11 @@ export async function writeAdapter(ctx: SaveContext, lora: ResolvedLora, dir: st
   await writeAtomic(join(dir, METADATA_FILE), metadataJson({ format: 1, labels: [...ctx.labels], task: ctx.task, ...ctx.metadata }));
 }
 
-/** A plain HF checkpoint with the LoRA updates folded in (the model is unmerged again after). */
+/**
+ * A plain HF checkpoint with the LoRA updates folded in (the model is unmerged again after).
+ * A 4-bit base stays 4-bit: each adapted weight is dequantized, updated and re-quantized,
+ * which rounds it again (use a full-precision base for an exact merge).
+ */
 export async function writeMerged(ctx: SaveContext, dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   ctx.handle.mergeLora();
@@ -46,7 +52,8 @@ export async function writeMerged(ctx: SaveContext, dir: string): Promise<void> 
   } finally {
     ctx.handle.unmergeLora();
   }
-  await writeAtomic(join(dir, 'config.json'), await configWithLabels(ctx.checkpointDir, ctx.labels, ctx.task));
+  const fourBit = ctx.handle.info().quantized ? (ctx.quantization ?? 'keep') : undefined;
+  await writeAtomic(join(dir, 'config.json'), await configWithLabels(ctx.checkpointDir, ctx.labels, ctx.task, fourBit));
   for (const file of TOKENIZER_FILES)
     if (existsSync(join(ctx.checkpointDir, file))) await copyFile(join(ctx.checkpointDir, file), join(dir, file));
   await writeAtomic(join(dir, METADATA_FILE), metadataJson({ format: 1, labels: [...ctx.labels], task: ctx.task, ...ctx.metadata }));

@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import { ArgumentError, FormatError, fromNativeError } from '../errors.js';
 import { ADAPTER_WEIGHTS, readAdapterConfig } from '../lora/adapter-config.js';
 import { type LoraOptions, type ResolvedLora, loraSpec, resolveLoraOptions } from '../lora/options.js';
-import { deviceOption, nonEmptyString, nonNegativeInteger, oneOf, positiveInteger } from '../validate.js';
+import { Quantizer, type QuantizerOptions } from '../quantizer.js';
+import { deviceOption, nonEmptyString, nonNegativeInteger, oneOf, optionsObject, positiveInteger } from '../validate.js';
 import { loadAddon } from './loader.js';
 import type { NativeLoadOptions, NativeModelHandle } from './types.js';
-import { problemTypeOf } from '../hf-config.js';
+import { type FourBitConfig, problemTypeOf } from '../hf-config.js';
 import { type LoraNodeMetadata, readMetadata } from '../lora/metadata.js';
 import type { Task } from '../task.js';
 
@@ -30,6 +31,8 @@ export interface OpenModelOptions {
   task?: Task;
   /** Initialise a missing or mismatched head (Trainer) instead of failing (Classifier). */
   initMissingHead?: boolean;
+  /** QLoRA: hold the transformer-block linears in 4 bits ({ type, blockSize, doubleQuant }). */
+  quantization?: unknown;
 }
 
 export interface OpenedModel {
@@ -38,6 +41,8 @@ export interface OpenedModel {
   fullFinetune: boolean;
   /** lora-node.json of the checkpoint or adapter folder, when present. */
   metadata: LoraNodeMetadata | undefined;
+  /** The 4-bit settings applied on load (undefined when none were asked for). */
+  quantization: FourBitConfig | undefined;
 }
 
 export async function openModel(checkpointDir: unknown, o: OpenModelOptions): Promise<OpenedModel> {
@@ -55,6 +60,10 @@ export async function openModel(checkpointDir: unknown, o: OpenModelOptions): Pr
   const labels = o.labels ?? metadata?.labels;
   const task = o.task ?? metadata?.task;
   const native: NativeLoadOptions = { device, precision, threads, seed, initMissingHead: o.initMissingHead === true };
+  if (o.quantization !== undefined) {
+    const q = new Quantizer(optionsObject(o.quantization, 'options.quantization') as QuantizerOptions);
+    native.quantization = { type: q.type, blockSize: q.blockSize, doubleQuant: q.doubleQuant };
+  }
   if (labels && task) {
     native.labels = [...labels];
     native.problemType = problemTypeOf(task);
@@ -78,7 +87,8 @@ export async function openModel(checkpointDir: unknown, o: OpenModelOptions): Pr
         throw new FormatError('ERR_CONFIG', `${adapter}: ${handle.info().headNotice}, and the adapter saves no head (modules_to_save)`);
     }
     if (o.lora === false) handle.enableFullFinetune();
-    return { handle, lora, fullFinetune: o.lora === false, metadata };
+    const quantization = native.quantization && { type: native.quantization.type!, doubleQuant: native.quantization.doubleQuant! };
+    return { handle, lora, fullFinetune: o.lora === false, metadata, quantization };
   } catch (error) {
     handle.dispose();
     throw fromNativeError(error);

@@ -50,6 +50,11 @@ export interface NativeModelInfo {
   threads: number;
   /** Why the head was initialised fresh ('' when loaded from the checkpoint). */
   headNotice: string;
+  /** The transformer-block linears are held in 4 bits (QLoRA). */
+  quantized: boolean;
+  /** Bytes held by the transformer-block linear weights (packed codes + statistics when quantized). */
+  baseLinearBytes: number;
+  baseLinearParams: number;
 }
 
 export interface NativeForwardResult {
@@ -123,6 +128,8 @@ export interface NativeLoadOptions {
   /** Initialise a missing or mismatched head instead of failing. */
   initMissingHead?: boolean;
   seed?: number;
+  /** Quantize the transformer-block linears to 4 bits on load. */
+  quantization?: { type?: 'nf4' | 'fp4'; blockSize?: number; doubleQuant?: boolean };
 }
 
 export interface NativeTrainerData {
@@ -196,4 +203,57 @@ export interface NativeAddon {
     roundTripState?: boolean;
   }): { params: Record<string, Float32Array>[]; totalNorms: number[]; coefs: number[]; weightDecays: Record<string, number> };
   NativeTrainer: new (model: NativeModelHandle, data: NativeTrainerData, config: NativeTrainerConfig) => NativeTrainerHandle;
+  /** bitsandbytes 4-bit blockwise quantization (native/addon/quant_binding.cpp). */
+  quantize4bit(data: Float32Array | Uint16Array, shape: number[], options?: NativeQuantizeOptions): Promise<NativePacked4bit>;
+  dequantize4bit(packed: NativePacked4bitInput, options?: { dtype?: NativeQuantDtype }): Promise<Float32Array | Uint16Array>;
+  parseQuantState(json: string): NativeQuantState;
+  /** The code tables: NF4 and FP4 levels (weight.quant_map), the 8-bit dynamic map (weight.nested_quant_map). */
+  quantMaps(): { nf4: Float32Array; fp4: Float32Array; dynamic: Float32Array };
+  /** Seconds of each of `repeats` native copies of `bytes` bytes (after a warm-up). */
+  copyBenchmark(bytes: number, repeats: number): Promise<number[]>;
+  /** Seconds of each of `repeats` dequantizations into a preallocated buffer (after a warm-up). */
+  dequantizeBenchmark(packed: NativePacked4bitInput, repeats: number, options?: { dtype?: NativeQuantDtype }): Promise<number[]>;
+}
+
+// --- 4-bit quantization ---
+
+export type NativeQuantType = 'nf4' | 'fp4';
+/** The weights' dtype, written into the quant_state JSON ("dtype"). */
+export type NativeQuantDtype = 'float32' | 'bfloat16' | 'float16';
+
+export interface NativeQuantizeOptions {
+  type?: NativeQuantType;
+  blockSize?: number;
+  doubleQuant?: boolean;
+  /** bfloat16/float16: data is a Uint16Array of raw bits, or a Float32Array of values exactly of that dtype. */
+  dtype?: NativeQuantDtype;
+}
+
+export interface NativePacked4bit {
+  type: NativeQuantType;
+  blockSize: number;
+  dtype: NativeQuantDtype;
+  shape: number[];
+  /** ceil(n/2) bytes, element 2i in the high nibble. */
+  data: Uint8Array;
+  /** Float32Array [blocks], or Uint8Array [blocks] of 8-bit codes with double quant. */
+  absmax: Float32Array | Uint8Array;
+  nestedAbsmax?: Float32Array;
+  offset?: number;
+  nestedBlockSize?: number;
+  /** bitsandbytes' quant_state JSON (the bytes of weight.quant_state.bitsandbytes__nf4). */
+  quantState: string;
+}
+
+/** Fields that quantState names may be left out; fields given must agree with it. */
+export type NativePacked4bitInput = Partial<NativePacked4bit> & Pick<NativePacked4bit, 'data' | 'absmax'>;
+
+export interface NativeQuantState {
+  quantType: NativeQuantType;
+  blockSize: number;
+  dtype: NativeQuantDtype;
+  shape: number[];
+  nestedBlockSize?: number;
+  nestedDtype?: 'float32';
+  nestedOffset?: number;
 }

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { type Example, inferTask, labelSpace } from '../data/examples.js';
 import { AbortError, ArgumentError, DisposedError, LoraNodeError, fromNativeError } from '../errors.js';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapterConfigJson } from '../lora/adapter-config.js';
+import type { FourBitConfig } from '../hf-config.js';
 import { METADATA_FILE, metadataJson } from '../lora/metadata.js';
 import type { ResolvedLora } from '../lora/options.js';
 import { type SaveContext, writeAdapter, writeAtomic, writeMerged } from '../lora/save.js';
@@ -92,6 +93,7 @@ export class Trainer extends EventEmitter {
   readonly options: ResolvedTrainerOptions;
   private handle: NativeModelHandle | undefined;
   private lora: ResolvedLora | undefined;
+  private quantization: FourBitConfig | undefined;
   private trained: { labels: string[]; task: Task; thresholds?: number[] } | undefined;
   private running = false;
   private disposed = false;
@@ -138,13 +140,15 @@ export class Trainer extends EventEmitter {
     if (this.disposed) throw new DisposedError('Trainer');
     if (!this.handle || !this.trained) throw new ArgumentError('Expected a trained model: call train() before save()');
     const { labels, task, thresholds } = this.trained;
-    return {
+    const ctx: SaveContext = {
       handle: this.handle,
       checkpointDir: this.options.model,
       labels,
       task,
       metadata: { maxLength: this.options.maxLength, baseModel: this.options.model, ...(thresholds ? { thresholds } : {}) },
     };
+    if (this.quantization) ctx.quantization = this.quantization;
+    return ctx;
   }
 
   private async run(trainExamples: Example[], runOptions: TrainRunOptions): Promise<TrainResult> {
@@ -172,8 +176,10 @@ export class Trainer extends EventEmitter {
       labels,
       task,
       initMissingHead: true,
+      quantization: o.quantization,
     });
     this.handle = opened.handle;
+    this.quantization = opened.quantization;
     this.lora = opened.lora;
     this.trained = { labels, task };
     const info = this.handle.info();
@@ -370,7 +376,7 @@ export class Trainer extends EventEmitter {
   private fingerprint(data: PreparedData, labels: readonly string[], task: Task): string {
     const o = this.options;
     const settings = JSON.stringify([o.model, o.lora, o.epochs, o.batchSize, o.learningRate, o.weightDecay, o.warmupRatio,
-      o.warmupSteps, o.scheduler, o.maxGradNorm, o.gradientAccumulationSteps, o.maxLength, o.seed, o.classWeights, labels, task]);
+      o.warmupSteps, o.scheduler, o.maxGradNorm, o.gradientAccumulationSteps, o.maxLength, o.seed, o.classWeights, o.quantization, labels, task]);
     const hash = createHash('sha256').update(settings);
     hash.update(new Uint8Array(data.ids.buffer, data.ids.byteOffset, data.ids.byteLength));
     hash.update(new Uint8Array(data.labels.buffer, data.labels.byteOffset, data.labels.byteLength));

@@ -11,6 +11,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   lora::addon::register_model(env, exports);
   lora::addon::register_trainer(env, exports);
   lora::addon::register_optim(env, exports);
+  lora::addon::register_quant(env, exports);
   return exports;
 }
 

@@ -134,6 +134,15 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       base_options.problem_type = string_option(env, options, "problemType", "");
     }
     base_options.init_missing_head = options.Get("initMissingHead").IsBoolean() && options.Get("initMissingHead").As<Napi::Boolean>().Value();
+    // quantization: { type: 'nf4' | 'fp4', blockSize, doubleQuant } quantizes the block linears on load.
+    if (options.Get("quantization").IsObject()) {
+      Napi::Object q = options.Get("quantization").As<Napi::Object>();
+      base_options.quantize = true;
+      base_options.quant_type = guarded(env, [&] { return parse_quant_type(string_option(env, q, "type", "nf4"), "quantization.type"); });
+      if (!q.Get("blockSize").IsUndefined()) base_options.quant_blocksize = positive_int(env, q.Get("blockSize"), "quantization.blockSize");
+      guarded(env, [&] { check_blocksize(base_options.quant_blocksize, "quantization.blockSize"); });
+      base_options.double_quant = !q.Get("doubleQuant").IsBoolean() || q.Get("doubleQuant").As<Napi::Boolean>().Value();
+    }
     if (options.Get("seed").IsNumber()) base_options.seed = static_cast<uint64_t>(options.Get("seed").As<Napi::Number>().Int64Value());
     auto loaded = std::make_shared<LoadedModel>();
     loaded->threads = threads;
@@ -175,6 +184,10 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     out.Set("precisionReason", loaded_.precision_reason);
     out.Set("threads", loaded_.threads);
     out.Set("headNotice", m->head_notice());
+    out.Set("quantized", m->quantized());
+    const auto [bytes, params] = m->base_linear_weight_bytes_and_params();
+    out.Set("baseLinearBytes", static_cast<double>(bytes));
+    out.Set("baseLinearParams", static_cast<double>(params));
     return out;
   }
 

@@ -76,6 +76,12 @@ const std::vector<int64_t>& CheckpointTensors::shape_of(const std::string& name)
   return it->second->entry(name).shape;
 }
 
+at::Tensor CheckpointTensors::raw_tensor(const std::string& name) const {
+  auto it = owner_.find(name);
+  if (it == owner_.end()) fail(code::kMissingTensor, dir_ + ": the checkpoint has no tensor \"" + name + "\"");
+  return it->second->tensor(name);
+}
+
 std::vector<std::string> CheckpointTensors::names() const {
   std::vector<std::string> out;
   for (const auto& [name, file] : owner_) out.push_back(name);

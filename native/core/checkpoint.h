@@ -22,6 +22,8 @@ class CheckpointTensors {
   // The stored tensor converted to fp32, checked against `shape` (ERR_MISSING_TENSOR, ERR_SHAPE).
   at::Tensor float_tensor(const std::string& name, const std::vector<int64_t>& shape) const;
   std::vector<std::string> names() const;
+  // The stored tensor as it is (its own dtype), ERR_MISSING_TENSOR when absent.
+  at::Tensor raw_tensor(const std::string& name) const;
   // The stored shape of a tensor (ERR_MISSING_TENSOR when absent).
   const std::vector<int64_t>& shape_of(const std::string& name) const;
   const std::string& dir() const { return dir_; }

@@ -6,12 +6,14 @@
 #include <c10/core/InferenceMode.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <mutex>
 
 #include "core/checkpoint.h"
 #include "core/errors.h"
 #include "core/text_format.h"
+#include "core/quantized_linear.h"
 #include "core/safetensors.h"
 
 namespace lora {
@@ -20,11 +22,72 @@ namespace {
 constexpr double kLayerNormEps = 1e-12;  // DistilBERT's LayerNorm eps
 const std::string kPeftPrefix = "base_model.model.";
 
+// A Linear4bit weight as bitsandbytes/transformers save it (see state_dict()).
+// The packed codes stay on the CPU, where the dequantizer runs.
+std::shared_ptr<Quantized4bit> load_4bit(const CheckpointTensors& t, const std::string& w, int64_t out, int64_t in) {
+  std::string state_key;
+  for (QuantType type : {QuantType::kNf4, QuantType::kFp4})
+    if (t.contains(w + ".quant_state." + quant_state_key_suffix(type))) state_key = w + ".quant_state." + quant_state_key_suffix(type);
+  if (state_key.empty())
+    fail(code::kMissingTensor, t.dir() + ": \"" + w + ".absmax\" is present but its quant_state (" + w +
+                                   ".quant_state.bitsandbytes__nf4 or __fp4) is missing");
+  at::Tensor state_bytes = t.raw_tensor(state_key).contiguous();
+  const QuantStateInfo info = parse_quant_state(
+      std::string(reinterpret_cast<const char*>(state_bytes.data_ptr()), state_bytes.numel() * state_bytes.element_size()));
+  if (info.shape != std::vector<int64_t>{out, in})
+    fail(code::kShape, t.dir() + ": the quant_state of \"" + w + "\" has shape " + shape_text(info.shape) +
+                           " but config.json implies " + shape_text({out, in}));
+  auto q = std::make_shared<Quantized4bit>();
+  q->type = info.type;
+  q->blocksize = info.blocksize;
+  q->dtype = info.dtype;
+  q->shape = info.shape;
+  q->packed = t.raw_tensor(w).reshape({-1}).contiguous();
+  q->absmax = t.raw_tensor(w + ".absmax").contiguous();
+  if (info.nested) {
+    q->nested_absmax = t.raw_tensor(w + ".nested_absmax").to(at::kFloat).contiguous();
+    q->nested_blocksize = info.nested_blocksize;
+    q->offset = static_cast<float>(info.nested_offset);
+  }
+  if (t.contains(w + ".quant_map")) {
+    at::Tensor map = t.raw_tensor(w + ".quant_map").to(at::kFloat);
+    at::Tensor ours = at::from_blob(const_cast<float*>(nf4::code_table(info.type)), {16}, at::kFloat);
+    if (!map.sizes().equals({16}) || !at::equal(map, ours))
+      fail(code::kConfig, t.dir() + ": \"" + w + ".quant_map\" is not bitsandbytes' " + quant_type_name(info.type) +
+                              " table; custom code maps are not supported");
+  }
+  try {
+    check_quantized(*q);
+  } catch (const Error& e) {
+    fail(e.code(), t.dir() + ": \"" + w + "\": " + e.what());
+  }
+  return q;
+}
+
 Linear load_linear(const CheckpointTensors& t, const std::string& prefix, int64_t out, int64_t in, c10::Device device) {
   Linear l;
-  l.weight = t.float_tensor(prefix + ".weight", {out, in}).to(device);
+  if (t.contains(prefix + ".weight.absmax")) {
+    l.quantized = load_4bit(t, prefix + ".weight", out, in);
+  } else {
+    l.weight = t.float_tensor(prefix + ".weight", {out, in}).to(device);
+  }
   l.bias = t.float_tensor(prefix + ".bias", {out}).to(device);
   return l;
+}
+
+// The bitsandbytes state-dict entries of a 4-bit weight named `w`.
+void add_4bit_entries(NamedTensors* out, const std::string& w, const Quantized4bit& q) {
+  out->emplace_back(w, q.packed.reshape({-1, 1}));
+  out->emplace_back(w + ".absmax", q.absmax);
+  out->emplace_back(w + ".quant_map", at::from_blob(const_cast<float*>(nf4::code_table(q.type)), {16}, at::kFloat).clone());
+  if (q.double_quant()) {
+    out->emplace_back(w + ".nested_absmax", q.nested_absmax);
+    out->emplace_back(w + ".nested_quant_map", at::from_blob(const_cast<float*>(nf4::kDynamicMap), {256}, at::kFloat).clone());
+  }
+  const std::string json = quant_state_json(q);
+  at::Tensor bytes = at::empty({static_cast<int64_t>(json.size())}, at::kByte);
+  std::memcpy(bytes.data_ptr(), json.data(), json.size());
+  out->emplace_back(w + ".quant_state." + quant_state_key_suffix(q.type), bytes);
 }
 
 LayerNorm load_layer_norm(const CheckpointTensors& t, const std::string& prefix, int64_t dim, c10::Device device) {
@@ -103,6 +166,7 @@ std::unique_ptr<DistilBertClassifier> DistilBertClassifier::load(const std::stri
     fail(code::kShape, dir + ": the checkpoint has more layers than n_layers = " + std::to_string(c.n_layers));
   m->load_head(t, dir, options);
   m->index_modules();
+  if (options.quantize) m->quantize_blocks(options);
   m->set_seed(options.seed);
   m->set_precision(options.precision);
   return m;
@@ -185,6 +249,47 @@ void DistilBertClassifier::set_seed(uint64_t seed) {
   }
 }
 
+std::vector<Linear*> DistilBertClassifier::block_linears() {
+  std::vector<Linear*> out;
+  for (auto& b : blocks)
+    for (Linear* l : {&b.q_lin, &b.k_lin, &b.v_lin, &b.out_lin, &b.lin1, &b.lin2}) out.push_back(l);
+  return out;
+}
+
+// QLoRA's base: q/k/v/out_lin, lin1 and lin2 to 4 bits; embeddings, LayerNorms
+// and the head stay in full precision. The fp32 weights are released.
+void DistilBertClassifier::quantize_blocks(const LoadOptions& options) {
+  for (Linear* l : block_linears()) {
+    if (l->quantized) continue;
+    l->quantized = std::make_shared<Quantized4bit>(
+        quantize_4bit(l->weight.to(at::kCPU), options.quant_type, options.quant_blocksize, options.double_quant));
+    l->weight = at::Tensor();
+  }
+}
+
+bool DistilBertClassifier::quantized() const {
+  for (const auto& b : blocks)
+    if (b.q_lin.quantized || b.lin1.quantized) return true;
+  return false;
+}
+
+std::pair<int64_t, int64_t> DistilBertClassifier::base_linear_weight_bytes_and_params() const {
+  int64_t bytes = 0, params = 0;
+  for (const auto& b : blocks)
+    for (const Linear* l : {&b.q_lin, &b.k_lin, &b.v_lin, &b.out_lin, &b.lin1, &b.lin2}) {
+      params += l->out_features() * l->in_features();
+      bytes += l->quantized ? quantized_bytes(*l->quantized) : l->weight.numel() * l->weight.element_size();
+    }
+  return {bytes, params};
+}
+
+NamedTensors DistilBertClassifier::float_parameters() const {
+  NamedTensors out;
+  for (auto& [name, t] : state_dict())
+    if (at::isFloatingType(t.scalar_type()) && !ends_with(name, "absmax") && !ends_with(name, "quant_map")) out.emplace_back(name, t);
+  return out;
+}
+
 at::Tensor DistilBertClassifier::rng_state() const {
   std::lock_guard<std::mutex> lock(generator_.mutex());
   return generator_.get_state();
@@ -218,7 +323,8 @@ void DistilBertClassifier::set_precision(Precision p) {
   for (auto& b : blocks) {
     for (Linear* l : {&b.q_lin, &b.k_lin, &b.v_lin, &b.out_lin, &b.lin1, &b.lin2}) l->set_precision(p);
     b.qkv = Linear();
-    const bool frozen = !b.q_lin.weight.requires_grad() && !b.k_lin.weight.requires_grad() &&
+    const bool any_quantized = b.q_lin.quantized || b.k_lin.quantized || b.v_lin.quantized;
+    const bool frozen = !any_quantized && !b.q_lin.weight.requires_grad() && !b.k_lin.weight.requires_grad() &&
                         !b.v_lin.weight.requires_grad() && !b.q_lin.bias.requires_grad() &&
                         !b.k_lin.bias.requires_grad() && !b.v_lin.bias.requires_grad();
     if (frozen) {
@@ -232,7 +338,10 @@ void DistilBertClassifier::set_precision(Precision p) {
 
 int64_t DistilBertClassifier::parameter_count() const {
   int64_t n = 0;
-  for (const auto& [name, t] : state_dict()) n += t.numel();
+  for (const auto& [name, t] : float_parameters()) n += t.numel();
+  for (const auto& b : blocks)
+    for (const Linear* l : {&b.q_lin, &b.k_lin, &b.v_lin, &b.out_lin, &b.lin1, &b.lin2})
+      if (l->quantized) n += l->quantized->numel();
   return n;
 }
 
@@ -247,7 +356,8 @@ NamedTensors DistilBertClassifier::state_dict() const {
     const std::string p = "distilbert.transformer.layer." + std::to_string(i) + ".";
     const auto& b = blocks[i];
     auto add_linear = [&](const std::string& name, const Linear& l) {
-      out.emplace_back(p + name + ".weight", l.weight);
+      if (l.quantized) add_4bit_entries(&out, p + name + ".weight", *l.quantized);
+      else out.emplace_back(p + name + ".weight", l.weight);
       out.emplace_back(p + name + ".bias", l.bias);
     };
     add_linear("attention.q_lin", b.q_lin);
@@ -270,6 +380,7 @@ NamedTensors DistilBertClassifier::state_dict() const {
 
 void DistilBertClassifier::enable_full_finetune() {
   if (has_lora()) fail(code::kInvalidArgument, "Expected a model without LoRA adapters for full fine-tuning");
+  if (quantized()) fail(code::kInvalidArgument, "Expected a full-precision model for full fine-tuning: 4-bit weights train only through LoRA (QLoRA)");
   trainable_.clear();
   for (auto& [name, t] : state_dict()) {
     at::Tensor param = t;
@@ -287,7 +398,7 @@ void DistilBertClassifier::attach_lora(const LoraSpec& spec, uint64_t seed) {
   for (const auto& m : spec.modules) {
     Linear& l = linear(m.module);
     auto adapter = std::make_shared<LoraAdapter>(
-        make_lora_adapter(l.in_features(), l.out_features(), m, spec, init_generator, l.weight.options()));
+        make_lora_adapter(l.in_features(), l.out_features(), m, spec, init_generator, l.bias.options()));
     adapter->A.requires_grad_(true);
     adapter->B.requires_grad_(true);
     l.lora = adapter;
@@ -301,7 +412,7 @@ void DistilBertClassifier::attach_lora(const LoraSpec& spec, uint64_t seed) {
     return false;
   };
   trainable_.clear();
-  for (const auto& [name, tensor] : state_dict()) {
+  for (const auto& [name, tensor] : float_parameters()) {
     const bool is_bias = ends_with(name, ".bias");
     const std::string module = name.substr(0, name.rfind('.'));
     const bool adapted = linears_.count(module) && linears_.at(module)->lora;
@@ -323,7 +434,7 @@ void DistilBertClassifier::attach_lora(const LoraSpec& spec, uint64_t seed) {
 void DistilBertClassifier::load_adapter_weights(const std::string& path) {
   auto file = SafetensorsFile::open(path);
   std::map<std::string, at::Tensor> params;
-  for (auto& [name, t] : state_dict()) params[name] = t;
+  for (auto& [name, t] : float_parameters()) params[name] = t;
   std::map<std::string, int> seen_lora;
   for (const auto& entry : file->entries()) {
     const std::string& key = entry.name;
@@ -362,7 +473,16 @@ void DistilBertClassifier::merge_lora() {
   at::NoGradGuard no_grad;
   for (const auto& module : lora_modules_) {
     Linear& l = linear(module);
-    l.weight.add_(at::matmul(l.lora->B, l.lora->A), l.lora->scale);
+    at::Tensor delta = at::matmul(l.lora->B, l.lora->A) * l.lora->scale;
+    if (l.quantized) {
+      // 4-bit base: dequantize, add, re-quantize (rounds again); unmerge restores the exact codes.
+      const Quantized4bit& q = *l.quantized;
+      at::Tensor merged = (l.float_weight() + delta).to(at::kCPU);
+      l.before_merge = l.quantized;
+      l.quantized = std::make_shared<Quantized4bit>(quantize_4bit(merged, q.type, q.blocksize, q.double_quant()));
+    } else {
+      l.weight.add_(delta);
+    }
     l.lora->merged = true;
   }
   merged_ = true;
@@ -374,7 +494,12 @@ void DistilBertClassifier::unmerge_lora() {
   at::NoGradGuard no_grad;
   for (const auto& module : lora_modules_) {
     Linear& l = linear(module);
-    l.weight.sub_(at::matmul(l.lora->B, l.lora->A), l.lora->scale);
+    if (l.quantized) {
+      l.quantized = l.before_merge;
+      l.before_merge.reset();
+    } else {
+      l.weight.sub_(at::matmul(l.lora->B, l.lora->A), l.lora->scale);
+    }
     l.lora->merged = false;
   }
   merged_ = false;
@@ -410,10 +535,15 @@ at::Tensor DistilBertClassifier::attention(const TransformerBlock& b, const at::
   q = heads(q) / std::sqrt(static_cast<double>(D));
   k = heads(k);
   v = heads(v);
-  at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).to(at::kFloat);  // [B,H,T,T]
-  scores = scores.masked_fill(key_mask, std::numeric_limits<float>::lowest());  // finfo(float32).min
+  // Scores stay in the compute dtype, as under autocast: masked with that dtype's
+  // minimum (finfo(dtype).min, as transformers), softmax accumulating in fp32 inside.
+  at::Tensor scores = at::matmul(q, k.transpose(-1, -2));  // [B,H,T,T]
+  const c10::Scalar lowest = scores.scalar_type() == at::kFloat ? c10::Scalar(std::numeric_limits<float>::lowest())
+                            : scores.scalar_type() == at::kBFloat16 ? c10::Scalar(-3.3895313892515355e38)
+                                                                   : c10::Scalar(-65504.0);
+  scores.masked_fill_(key_mask, lowest);
   at::Tensor weights = dropout(at::softmax(scores, -1), config_.attention_dropout, ctx.train, ctx.generator);
-  at::Tensor context = at::matmul(weights.to(q.scalar_type()), v).transpose(1, 2).reshape({B, T, H * D});  // [B,T,C]
+  at::Tensor context = at::matmul(weights, v).transpose(1, 2).reshape({B, T, H * D});  // [B,T,C]
   return b.out_lin.forward(context, ctx);
 }
 

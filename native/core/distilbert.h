@@ -60,6 +60,12 @@ struct LoadOptions {
   // transformers does (normal(0, initializer_range), zero bias) instead of failing.
   bool init_missing_head = false;
   uint64_t seed = 42;
+  // QLoRA: quantize the transformer-block linears to 4 bits on load (a checkpoint
+  // already saved in 4 bits is read as it is).
+  bool quantize = false;
+  QuantType quant_type = QuantType::kNf4;
+  int64_t quant_blocksize = 64;
+  bool double_quant = true;
 };
 
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
@@ -83,8 +89,16 @@ class DistilBertClassifier {
   // Trainable tensors under the names they are saved with: PEFT adapter keys
   // with LoRA, transformers' state-dict names for full fine-tuning.
   const NamedTensors& trainable() const { return trainable_; }
-  // Every parameter under transformers' names (LoRA excluded).
+  // Every parameter under transformers' names (LoRA excluded). A 4-bit weight
+  // appears as bitsandbytes saves it: the packed codes under "<name>.weight",
+  // plus ".absmax", ".quant_map", ".nested_absmax", ".nested_quant_map" and
+  // ".quant_state.bitsandbytes__nf4|fp4" (the JSON as uint8 bytes).
   NamedTensors state_dict() const;
+  // Parameters that are float tensors (trainable candidates): state_dict() without 4-bit entries.
+  NamedTensors float_parameters() const;
+  bool quantized() const;
+  // Bytes and element count of the transformer-block linear weights (packed when quantized).
+  std::pair<int64_t, int64_t> base_linear_weight_bytes_and_params() const;
   bool has_lora() const { return !lora_modules_.empty(); }
   // Folds scale·B·A into each adapted weight (merge) or takes it out again (unmerge).
   void merge_lora();
@@ -111,6 +125,8 @@ class DistilBertClassifier {
   DistilBertClassifier() = default;
   void index_modules();
   void load_head(const CheckpointTensors& t, const std::string& dir, const LoadOptions& options);
+  void quantize_blocks(const LoadOptions& options);
+  std::vector<Linear*> block_linears();
   Linear& linear(const std::string& name);
   at::Tensor embed(const at::Tensor& input_ids, const ForwardContext& ctx) const;                       // [B,T] -> [B,T,C]
   at::Tensor attention(const TransformerBlock& b, const at::Tensor& x, const at::Tensor& key_mask,

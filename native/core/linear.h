@@ -9,6 +9,7 @@
 
 #include "core/lora.h"
 #include "core/precision.h"
+#include "core/quantize.h"
 
 namespace lora {
 
@@ -19,15 +20,20 @@ struct ForwardContext {
 };
 
 struct Linear {
-  at::Tensor weight;       // [out, in], fp32 master copy
+  at::Tensor weight;       // [out, in], fp32 master copy (undefined when quantized)
   at::Tensor bias;         // [out] fp32, or undefined
   at::Tensor weight_lowp;  // cached compute-dtype copy (frozen weights only)
   at::Tensor bias_lowp;
   c10::ScalarType compute = c10::kFloat;
   std::shared_ptr<LoraAdapter> lora;  // null when the module is not adapted
+  // QLoRA: the frozen weight held as packed 4-bit codes only (quantized_linear.h).
+  std::shared_ptr<Quantized4bit> quantized;
+  std::shared_ptr<Quantized4bit> before_merge;  // the exact codes to restore on unmerge
 
-  int64_t out_features() const { return weight.size(0); }
-  int64_t in_features() const { return weight.size(1); }
+  int64_t out_features() const { return quantized ? quantized->shape.at(0) : weight.size(0); }
+  int64_t in_features() const { return quantized ? quantized->shape.at(1) : weight.size(1); }
+  // The weight in fp32 (dequantized when quantized), for merging and saving.
+  at::Tensor float_weight() const;
 
   // Sets the matmul dtype. A trainable weight is cast per call (so the cast is
   // differentiable and never stale); a frozen one keeps a cached copy.

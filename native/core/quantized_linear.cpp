@@ -9,9 +9,11 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-at::Tensor dequantized(const Quantized4bit& q, at::ScalarType dtype, const at::Device& device) {
-  at::Tensor w = dequantize_4bit(q, dtype == at::kFloat ? at::kFloat : dtype);
-  return w.device() == device ? w : w.to(device);
+// code·absmax rounded to the quant_state dtype (as bitsandbytes returns it), then
+// in the compute dtype on the input's device.
+at::Tensor dequantized(const Quantized4bit& q, at::ScalarType compute, const at::Device& device) {
+  at::Tensor w = dequantize_4bit(q, q.dtype);
+  return w.to(device, compute);
 }
 
 // Autograd for the linear over a dequantized weight that is not saved:

@@ -76,6 +76,24 @@ export class Quantizer {
     this.doubleQuant = o.doubleQuant ?? true;
   }
 
+  /**
+   * Writes a 4-bit copy of a Hugging Face DistilBERT checkpoint as transformers +
+   * bitsandbytes save one: the transformer-block linears packed (weight, weight.absmax,
+   * weight.quant_map, ..., weight.quant_state.bitsandbytes__nf4), everything else in full
+   * precision, and `quantization_config` in config.json.
+   */
+  static async quantizeModel(inDir: string, outDir: string, options: QuantizerOptions = {}): Promise<void> {
+    const q = new Quantizer(options);
+    // Loaded lazily: model.js imports this module.
+    const { Model } = await import('./model.js');
+    const model = await Model.load(inDir, { device: 'cpu', precision: 'fp32', quantization: { type: q.type, blockSize: q.blockSize, doubleQuant: q.doubleQuant } });
+    try {
+      await model.saveMerged(outDir);
+    } finally {
+      model.dispose();
+    }
+  }
+
   /** Quantizes `weights` (row-major, of `shape`) in blocks of blockSize. NaN or infinite weights are refused. */
   async quantize(weights: Float32Array | Uint16Array, shape: number[], options: QuantizeOptions = {}): Promise<Packed4bit> {
     const o = optionsObject(options, 'options');

@@ -120,3 +120,22 @@ describe('4-bit checkpoints written and read back', () => {
     await rejectsWith(Model.load(golden('tiny').checkpoint, { quantization: {}, lora: false }), 'ERR_INVALID_ARGUMENT', /4-bit weights train only through LoRA/);
   });
 });
+
+describe('Quantizer.quantizeModel', () => {
+  it('writes the same 4-bit tensors as the bitsandbytes reference, and the result classifies like the golden 4-bit model', async () => {
+    const { Quantizer } = await import('../../lib/index.js');
+    const g = golden('tiny');
+    const out = mkdtempSync(join(tmpdir(), 'lora-node-quantized-'));
+    await Quantizer.quantizeModel(g.checkpoint, out, { type: 'nf4', blockSize: 64, doubleQuant: true });
+    const written = await readSafetensors(join(out, 'model.safetensors'));
+    const reference = await readSafetensors(join(FIXTURES, 'tiny', 'model_nf4.safetensors'));
+    for (const [name, t] of Object.entries(reference.tensors)) {
+      expect(written.tensors[name], name).toBeDefined();
+      expect(Array.from(written.tensors[name]!.data as ArrayLike<number>), name).toEqual(Array.from(t.data as ArrayLike<number>));
+    }
+    const [batchSize, seqLen] = g.shape('padded.input_ids') as [number, number];
+    using clf = await Classifier.load(out, { device: 'cpu', precision: 'fp32' });
+    const logits = await clf.logits({ inputIds: g.int32('padded.input_ids'), attentionMask: g.int32('padded.attention_mask'), batchSize, seqLen });
+    expect(maxAbsDiff(logits, g.float32('qlora.base_logits'))).toBeLessThan(LOGITS_ABS);
+  });
+});

@@ -212,3 +212,18 @@ describe('bad data', () => {
     await expect(t().save(tmp('early'))).rejects.toThrow(/call train\(\) before save\(\)/);
   });
 });
+
+describe('QLoRA training', () => {
+  it('reduces the loss and lands within a small margin of the full-precision LoRA run', async () => {
+    const run = async (quantization?: { type: 'nf4' }) => {
+      using t = new Trainer({ ...BASE, ...(quantization ? { quantization } : {}) });
+      const r = await t.train(binaryExamples(240, 1), { evalExamples: binaryExamples(80, 2) });
+      return { first: r.history[0]!.loss, last: r.loss, accuracy: (r.finalEvaluation as { accuracy: number }).accuracy };
+    };
+    const lora = await run();
+    const qlora = await run({ type: 'nf4' });
+    expect(qlora.last).toBeLessThan(qlora.first * 0.8);
+    expect(qlora.accuracy).toBeGreaterThanOrEqual(0.85);
+    expect(Math.abs(qlora.accuracy - lora.accuracy)).toBeLessThanOrEqual(0.1);
+  });
+});

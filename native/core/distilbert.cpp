@@ -12,6 +12,7 @@
 
 #include "core/checkpoint.h"
 #include "core/errors.h"
+#include "core/fused_norm.h"
 #include "core/text_format.h"
 #include "core/quantized_linear.h"
 #include "core/safetensors.h"
@@ -514,7 +515,7 @@ at::Tensor DistilBertClassifier::embed(const at::Tensor& input_ids, const Forwar
   return dropout(embeddings_layer_norm.forward(words + positions), config_.dropout, ctx.train, ctx.generator);
 }
 
-// softmax((q/√D)·kᵀ masked) · v, projected by out_lin. x: [B,T,C] -> [B,T,C] (compute dtype)
+// softmax((q/√D)·kᵀ masked) · v. x: [B,T,C] -> [B,T,C] (compute dtype), before out_lin
 at::Tensor DistilBertClassifier::attention(const TransformerBlock& b, const at::Tensor& x, const at::Tensor& key_mask,
                                            const ForwardContext& ctx) const {
   const int64_t B = x.size(0), T = x.size(1), H = config_.n_heads, D = config_.head_dim();
@@ -543,16 +544,22 @@ at::Tensor DistilBertClassifier::attention(const TransformerBlock& b, const at::
                                                                    : c10::Scalar(-65504.0);
   scores.masked_fill_(key_mask, lowest);
   at::Tensor weights = dropout(at::softmax(scores, -1), config_.attention_dropout, ctx.train, ctx.generator);
-  at::Tensor context = at::matmul(weights, v).transpose(1, 2).reshape({B, T, H * D});  // [B,T,C]
-  return b.out_lin.forward(context, ctx);
+  return at::matmul(weights, v).transpose(1, 2).reshape({B, T, H * D});  // [B,T,C], before out_lin
 }
 
 // x = LN_out(FFN(s) + s) with s = LN_sa(attn(x) + x); FFN = dropout(lin2(act(lin1(s))))
 at::Tensor DistilBertClassifier::block(const TransformerBlock& b, const at::Tensor& x, const at::Tensor& key_mask,
                                        const ForwardContext& ctx) const {
-  at::Tensor s = b.sa_layer_norm.forward(attention(b, x, key_mask, ctx).to(at::kFloat) + x);
+  at::Tensor context = attention(b, x, key_mask, ctx);
+  const bool fused = ctx.fused && !b.out_lin.quantized && !b.lin2.quantized;
+  at::Tensor s = fused ? residual_layer_norm(x, b.out_lin.forward_without_bias(context, ctx), b.out_lin.bias,
+                                             b.sa_layer_norm.weight, b.sa_layer_norm.bias, kLayerNormEps)
+                       : b.sa_layer_norm.forward(b.out_lin.forward(context, ctx).to(at::kFloat) + x);
   at::Tensor h = b.lin1.forward(s, ctx);
-  h = config_.activation == "relu" ? at::relu(h) : at::gelu(h);  // exact erf GELU
+  h = config_.activation == "relu" ? at::relu_(h) : at::gelu(h);  // exact erf GELU
+  if (fused)
+    return residual_layer_norm(s, b.lin2.forward_without_bias(h, ctx), b.lin2.bias, b.output_layer_norm.weight,
+                               b.output_layer_norm.bias, kLayerNormEps);
   at::Tensor f = dropout(b.lin2.forward(h, ctx).to(at::kFloat), config_.dropout, ctx.train, ctx.generator);
   return b.output_layer_norm.forward(f + s);
 }
@@ -575,6 +582,7 @@ ForwardOutputs DistilBertClassifier::forward(const at::Tensor& input_ids, const 
   ForwardContext ctx;
   ctx.train = options.train;
   if (options.train) ctx.generator = generator_;
+  ctx.fused = !options.grad && !options.train && device_.is_cpu();
   // Only keys are masked; a mask value counts as "attend" whenever it is non-zero.
   at::Tensor key_mask = (mask == 0).view({ids.size(0), 1, 1, ids.size(1)});
   ForwardOutputs out;

@@ -39,6 +39,13 @@ at::Tensor Linear::base_forward(const at::Tensor& x) const {
   return b.defined() ? y.add_(b) : y;
 }
 
+at::Tensor Linear::forward_without_bias(const at::Tensor& x, const ForwardContext& ctx) const {
+  at::Tensor y = compute == at::kFloat ? at::linear(x.to(at::kFloat), weight)
+                                       : at::linear(x.to(compute), weight_lowp.defined() ? weight_lowp : weight.to(compute));
+  if (!lora || lora->merged) return y;
+  return y.add_(lora->delta(x, ctx.train, ctx.generator).to(y.scalar_type()));
+}
+
 at::Tensor Linear::forward(const at::Tensor& x, const ForwardContext& ctx) const {
   at::Tensor y = base_forward(x);
   if (!lora || lora->merged) return y;

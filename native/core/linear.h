@@ -16,6 +16,7 @@ namespace lora {
 // Per-call state of a forward pass.
 struct ForwardContext {
   bool train = false;                      // dropout active
+  bool fused = false;                      // inference on the CPU: fused kernels without autograd
   c10::optional<at::Generator> generator;  // for dropout masks
 };
 
@@ -42,6 +43,8 @@ struct Linear {
   at::Tensor base_forward(const at::Tensor& x) const;
   // Base plus the LoRA update when present.
   at::Tensor forward(const at::Tensor& x, const ForwardContext& ctx) const;
+  // x Wᵀ plus the LoRA update, without the bias (a fused kernel adds it). Not for 4-bit weights.
+  at::Tensor forward_without_bias(const at::Tensor& x, const ForwardContext& ctx) const;
 };
 
 }  // namespace lora

@@ -1,0 +1,88 @@
+#include "core/fused_norm.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "core/errors.h"
+
+namespace lora {
+namespace {
+
+inline float bf16_to_float(uint16_t bits) {
+  const uint32_t u = static_cast<uint32_t>(bits) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+// One row: s = x + y + b kept in `out`, then out = (s - mean) / sqrt(var + eps) * w + beta.
+// Compiled for AVX-512, AVX2 and baseline; the loader picks what the CPU has.
+template <typename Y>
+inline __attribute__((always_inline)) void row(const float* x, const Y* y, const float* b, const float* w,
+                                               const float* beta, float* out, int64_t C, float eps) {
+  float sum = 0.f;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t c = 0; c < C; ++c) {
+    float yc;
+    if constexpr (sizeof(Y) == 2) yc = bf16_to_float(y[c]);
+    else yc = y[c];
+    const float s = x[c] + yc + (b ? b[c] : 0.f);
+    out[c] = s;
+    sum += s;
+  }
+  const float mean = sum / static_cast<float>(C);
+  float sq = 0.f;
+#pragma omp simd reduction(+ : sq)
+  for (int64_t c = 0; c < C; ++c) {
+    const float d = out[c] - mean;
+    sq += d * d;
+  }
+  const float rstd = 1.f / std::sqrt(sq / static_cast<float>(C) + eps);  // biased variance, as LayerNorm
+#pragma omp simd
+  for (int64_t c = 0; c < C; ++c) out[c] = (out[c] - mean) * rstd * w[c] + beta[c];
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void row_f32(const float* x, const float* y, const float* b,
+                                                                        const float* w, const float* beta, float* out,
+                                                                        int64_t C, float eps) {
+  row(x, y, b, w, beta, out, C, eps);
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void row_bf16(const float* x, const uint16_t* y, const float* b,
+                                                                         const float* w, const float* beta, float* out,
+                                                                         int64_t C, float eps) {
+  row(x, y, b, w, beta, out, C, eps);
+}
+
+}  // namespace
+
+at::Tensor residual_layer_norm(const at::Tensor& x, const at::Tensor& y, const at::Tensor& bias,
+                               const at::Tensor& weight, const at::Tensor& beta, double eps) {
+  TORCH_INTERNAL_ASSERT(x.is_cpu() && x.scalar_type() == at::kFloat && x.is_contiguous());
+  TORCH_INTERNAL_ASSERT(y.sizes().equals(x.sizes()) && y.is_contiguous());
+  TORCH_INTERNAL_ASSERT(y.scalar_type() == at::kFloat || y.scalar_type() == at::kBFloat16);
+  const int64_t C = x.size(-1);
+  const int64_t rows = x.numel() / C;
+  at::Tensor out = at::empty_like(x);
+  const float* px = x.data_ptr<float>();
+  const float* pb = bias.defined() ? bias.data_ptr<float>() : nullptr;
+  const float* pw = weight.data_ptr<float>();
+  const float* pbeta = beta.data_ptr<float>();
+  float* po = out.data_ptr<float>();
+  const bool half = y.scalar_type() == at::kBFloat16;
+  const void* py = y.data_ptr();
+  at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      if (half)
+        row_bf16(px + r * C, static_cast<const uint16_t*>(py) + r * C, pb, pw, pbeta, po + r * C, C, static_cast<float>(eps));
+      else
+        row_f32(px + r * C, static_cast<const float*>(py) + r * C, pb, pw, pbeta, po + r * C, C, static_cast<float>(eps));
+    }
+  });
+  return out;
+}
+
+}  // namespace lora

@@ -112,6 +112,9 @@ export function addonCandidates({
   });
   const hasBuild = existsSync(build);
   if (!hasBuild && !named.length) return { candidates: [], skipped, libtorch: findTorch({ env }), looked };
+  // Only a local build: nothing to rank, so skip the libtorch search (it may start
+  // Python) — this runs on every process start. The test load still checks the build.
+  if (!named.length) return { candidates: [{ path: build, origin: 'build', fits: undefined, note: 'build on this machine' }], skipped, libtorch: undefined, looked };
 
   const libtorch = findTorch({ env });
   let fitting: string[] = [];

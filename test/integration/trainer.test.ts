@@ -227,3 +227,23 @@ describe('QLoRA training', () => {
     expect(Math.abs(qlora.accuracy - lora.accuracy)).toBeLessThanOrEqual(0.1);
   });
 });
+
+describe('the JavaScript thread during training', () => {
+  it('stays free: timers keep firing while the native loop trains', async () => {
+    // Loading libtorch (once per process, ~0.3 s) is synchronous, as every native module load is.
+    (await import('../../lib/native/loader.js')).loadAddon();
+    using t = new Trainer({ ...BASE, epochs: 6, batchSize: 8, classWeights: 'balanced' });
+    const ticks: number[] = [];
+    const timer = setInterval(() => ticks.push(performance.now()), 5);
+    const started = performance.now();
+    const r = await t.train(binaryExamples(240, 1));
+    const elapsed = performance.now() - started;
+    clearInterval(timer);
+    expect(r.steps).toBe(180);
+    expect(elapsed).toBeGreaterThan(200);
+    const gaps = ticks.slice(1).map((v, i) => v - ticks[i]!);
+    expect(ticks.length).toBeGreaterThan(10);
+    // A loop on the JS thread would show one gap as long as the training.
+    expect(Math.max(...gaps)).toBeLessThan(elapsed / 4);
+  });
+});

@@ -6,6 +6,7 @@
 //   const back = await q.dequantize(packed);            // Float32Array
 import { expected, fromNativeError } from './errors.js';
 import { loadAddon } from './native/loader.js';
+import type { NativePacked4bit, NativePacked4bitInput } from './native/types.js';
 import { isPlainObject, oneOf, optionsObject } from './validate.js';
 
 export type QuantType = 'nf4' | 'fp4';
@@ -25,32 +26,10 @@ export interface QuantizerOptions {
   doubleQuant?: boolean;
 }
 
-/** Weights in 4 bits, as bitsandbytes keeps them. n = product of shape. */
-export interface Packed4bit {
-  type: QuantType;
-  blockSize: number;
-  dtype: QuantDtype;
-  shape: number[];
-  /** ceil(n/2) bytes, two codes a byte: element 2i in the high nibble, 2i+1 in the low one. */
-  data: Uint8Array;
-  /** Per block of blockSize elements: Float32Array (doubleQuant false), or Uint8Array 8-bit codes (doubleQuant true). */
-  absmax: Float32Array | Uint8Array;
-  /** doubleQuant: the scale of each block of nestedBlockSize absmax codes. */
-  nestedAbsmax?: Float32Array;
-  /** doubleQuant: the mean of the float32 absmax, subtracted before the 8-bit quantization. */
-  offset?: number;
-  /** doubleQuant: 256. */
-  nestedBlockSize?: number;
-  /** bitsandbytes' quant_state JSON: the bytes of `weight.quant_state.bitsandbytes__nf4` (or `__fp4`). */
-  quantState: string;
-}
+/** Weights in 4 bits, as bitsandbytes keeps them (see NativePacked4bit for every field). */
+export type Packed4bit = NativePacked4bit;
 
-/**
- * A packed weight as stored beside a bitsandbytes checkpoint: with `quantState` (the
- * quant_state JSON), the fields it names (type, blockSize, shape, dtype, offset,
- * nestedBlockSize) may be left out; fields given must agree with it.
- */
-export type Packed4bitInput = Partial<Packed4bit> & Pick<Packed4bit, 'data' | 'absmax'>;
+export type Packed4bitInput = NativePacked4bitInput;
 
 export interface QuantizeOptions {
   /** 'bfloat16' / 'float16': weights given as a Uint16Array of raw bits, or a Float32Array of values of that dtype. */

@@ -229,17 +229,21 @@ export interface NativeQuantizeOptions {
   dtype?: NativeQuantDtype;
 }
 
+/** Weights in 4 bits, as bitsandbytes keeps them; n = product of shape. */
 export interface NativePacked4bit {
   type: NativeQuantType;
   blockSize: number;
   dtype: NativeQuantDtype;
   shape: number[];
-  /** ceil(n/2) bytes, element 2i in the high nibble. */
+  /** ceil(n/2) bytes, two codes a byte: element 2i in the high nibble, 2i+1 in the low one. */
   data: Uint8Array;
-  /** Float32Array [blocks], or Uint8Array [blocks] of 8-bit codes with double quant. */
+  /** Per block of blockSize elements: Float32Array (doubleQuant false), or Uint8Array 8-bit codes (doubleQuant true). */
   absmax: Float32Array | Uint8Array;
+  /** doubleQuant: the scale of each block of nestedBlockSize absmax codes. */
   nestedAbsmax?: Float32Array;
+  /** doubleQuant: the mean of the float32 absmax, subtracted before the 8-bit quantization. */
   offset?: number;
+  /** doubleQuant: 256. */
   nestedBlockSize?: number;
   /** bitsandbytes' quant_state JSON (the bytes of weight.quant_state.bitsandbytes__nf4). */
   quantState: string;

@@ -34,13 +34,8 @@ import { type PreparedData, checkExamples, lossWeights, prepareData } from './da
 import { type Evaluation, evaluate } from './evaluate.js';
 import { type ResolvedTrainerOptions, type TrainerOptions, resolveTrainerOptions } from './options.js';
 
-export interface TrainProgress {
-  step: number;
-  totalSteps: number;
-  epoch: number;
-  loss: number;
-  learningRate: number;
-  gradNorm: number;
+/** One optimizer step, as the 'progress' event reports it. */
+export interface TrainProgress extends Omit<NativeStepReport, 'samples' | 'seconds'> {
   samplesPerSecond: number;
   /** Estimated seconds left in this run. */
   eta: number;

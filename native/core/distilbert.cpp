@@ -549,17 +549,22 @@ at::Tensor DistilBertClassifier::attention(const TransformerBlock& b, const at::
 
 // x = LN_out(FFN(s) + s) with s = LN_sa(attn(x) + x); FFN = dropout(lin2(act(lin1(s))))
 at::Tensor DistilBertClassifier::block(const TransformerBlock& b, const at::Tensor& x, const at::Tensor& key_mask,
-                                       const ForwardContext& ctx) const {
-  at::Tensor context = attention(b, x, key_mask, ctx);
+                                       const ForwardContext& ctx, at::Tensor* x_lowp) const {
   const bool fused = ctx.fused && !b.out_lin.quantized && !b.lin2.quantized;
+  // In bf16 the fused LayerNorm also hands over its output rounded to bf16, so
+  // the next matmul's input needs no conversion pass of its own.
+  const bool lowp = fused && x_lowp && compute_dtype(precision_) == at::kBFloat16;
+  at::Tensor context = attention(b, lowp && x_lowp->defined() ? *x_lowp : x, key_mask, ctx);
+  at::Tensor s_lowp;
   at::Tensor s = fused ? residual_layer_norm(x, b.out_lin.forward_without_bias(context, ctx), b.out_lin.bias,
-                                             b.sa_layer_norm.weight, b.sa_layer_norm.bias, kLayerNormEps)
+                                             b.sa_layer_norm.weight, b.sa_layer_norm.bias, kLayerNormEps,
+                                             lowp ? &s_lowp : nullptr)
                        : b.sa_layer_norm.forward(b.out_lin.forward(context, ctx).to(at::kFloat) + x);
-  at::Tensor h = b.lin1.forward(s, ctx);
+  at::Tensor h = b.lin1.forward(lowp ? s_lowp : s, ctx);
   h = config_.activation == "relu" ? at::relu_(h) : at::gelu(h);  // exact erf GELU
   if (fused)
     return residual_layer_norm(s, b.lin2.forward_without_bias(h, ctx), b.lin2.bias, b.output_layer_norm.weight,
-                               b.output_layer_norm.bias, kLayerNormEps);
+                               b.output_layer_norm.bias, kLayerNormEps, lowp ? x_lowp : nullptr);
   at::Tensor f = dropout(b.lin2.forward(h, ctx).to(at::kFloat), config_.dropout, ctx.train, ctx.generator);
   return b.output_layer_norm.forward(f + s);
 }
@@ -588,8 +593,9 @@ ForwardOutputs DistilBertClassifier::forward(const at::Tensor& input_ids, const 
   ForwardOutputs out;
   at::Tensor x = embed(ids, ctx);
   if (options.want_hidden) out.hidden_states.push_back(x);
+  at::Tensor x_lowp;  // x in bf16, carried between fused blocks
   for (const auto& b : blocks) {
-    x = block(b, x, key_mask, ctx);
+    x = block(b, x, key_mask, ctx, &x_lowp);
     if (options.want_hidden) out.hidden_states.push_back(x);
   }
   if (options.want_hidden) out.last_hidden_state = x;

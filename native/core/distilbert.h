@@ -131,8 +131,9 @@ class DistilBertClassifier {
   at::Tensor embed(const at::Tensor& input_ids, const ForwardContext& ctx) const;                       // [B,T] -> [B,T,C]
   at::Tensor attention(const TransformerBlock& b, const at::Tensor& x, const at::Tensor& key_mask,
                        const ForwardContext& ctx) const;
+  // x_lowp: x already in bf16 for the matmuls (fused path), updated to the output's.
   at::Tensor block(const TransformerBlock& b, const at::Tensor& x, const at::Tensor& key_mask,
-                   const ForwardContext& ctx) const;
+                   const ForwardContext& ctx, at::Tensor* x_lowp = nullptr) const;
   at::Tensor head(const at::Tensor& hidden, const ForwardContext& ctx) const;                           // [B,T,C] -> [B,K]
 
   DistilBertConfig config_;

@@ -9,7 +9,10 @@ namespace lora {
 
 // x: fp32 [..., C] (the residual); y: fp32 or bf16 [..., C]; bias: fp32 [C] or
 // undefined; weight, beta: fp32 [C]. CPU, contiguous. Returns fp32 [..., C].
+// With `bf16_copy`, also writes the result rounded to bf16 there (the next
+// matmul's input), saving that conversion its own pass.
 at::Tensor residual_layer_norm(const at::Tensor& x, const at::Tensor& y, const at::Tensor& bias,
-                               const at::Tensor& weight, const at::Tensor& beta, double eps);
+                               const at::Tensor& weight, const at::Tensor& beta, double eps,
+                               at::Tensor* bf16_copy = nullptr);
 
 }  // namespace lora

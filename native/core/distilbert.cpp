@@ -524,9 +524,9 @@ at::Tensor DistilBertClassifier::attention(const TransformerBlock& b, const at::
     // One [3C, C] matmul for the frozen bases; LoRA updates are added per projection.
     std::vector<at::Tensor> parts = b.qkv.base_forward(x).chunk(3, -1);
     q = parts[0], k = parts[1], v = parts[2];
-    if (b.q_lin.lora && !b.q_lin.lora->merged) q = q + b.q_lin.lora->delta(x, ctx.train, ctx.generator).to(q.scalar_type());
-    if (b.k_lin.lora && !b.k_lin.lora->merged) k = k + b.k_lin.lora->delta(x, ctx.train, ctx.generator).to(k.scalar_type());
-    if (b.v_lin.lora && !b.v_lin.lora->merged) v = v + b.v_lin.lora->delta(x, ctx.train, ctx.generator).to(v.scalar_type());
+    if (b.q_lin.lora && !b.q_lin.lora->merged) q = q + b.q_lin.lora->delta(x.to(q.scalar_type()), ctx.train, ctx.generator);
+    if (b.k_lin.lora && !b.k_lin.lora->merged) k = k + b.k_lin.lora->delta(x.to(k.scalar_type()), ctx.train, ctx.generator);
+    if (b.v_lin.lora && !b.v_lin.lora->merged) v = v + b.v_lin.lora->delta(x.to(v.scalar_type()), ctx.train, ctx.generator);
   } else {
     q = b.q_lin.forward(x, ctx);
     k = b.k_lin.forward(x, ctx);
@@ -572,6 +572,15 @@ at::Tensor DistilBertClassifier::block(const TransformerBlock& b, const at::Tens
 // hidden[:, 0] -> pre_classifier -> ReLU -> dropout -> classifier
 at::Tensor DistilBertClassifier::head(const at::Tensor& hidden, const ForwardContext& ctx) const {
   at::Tensor pooled = hidden.select(1, 0);
+  const auto dt = compute_dtype(precision_);
+  if (ctx.grad && dt != at::kFloat) {
+    // Training in bf16/fp16: the head's matmuls too, as autocast runs them. An fp32
+    // GEMM here would wake OpenBLAS's own thread pool, whose spinning threads then
+    // compete with the OpenMP threads of every following bf16 matmul.
+    auto lowp = [&](const Linear& l, const at::Tensor& x) { return at::linear(x.to(dt), l.weight.to(dt), l.bias.to(dt)); };
+    at::Tensor h = at::relu(lowp(pre_classifier, pooled));
+    return lowp(classifier, dropout(h, config_.seq_classif_dropout, ctx.train, ctx.generator));
+  }
   at::Tensor h = at::relu(pre_classifier.forward(pooled, ctx));
   return classifier.forward(dropout(h, config_.seq_classif_dropout, ctx.train, ctx.generator), ctx);
 }
@@ -588,6 +597,7 @@ ForwardOutputs DistilBertClassifier::forward(const at::Tensor& input_ids, const 
   ctx.train = options.train;
   if (options.train) ctx.generator = generator_;
   ctx.fused = !options.grad && !options.train && device_.is_cpu();
+  ctx.grad = options.grad;
   // Only keys are masked; a mask value counts as "attend" whenever it is non-zero.
   at::Tensor key_mask = (mask == 0).view({ids.size(0), 1, 1, ids.size(1)});
   ForwardOutputs out;

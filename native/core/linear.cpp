@@ -43,13 +43,14 @@ at::Tensor Linear::forward_without_bias(const at::Tensor& x, const ForwardContex
   at::Tensor y = compute == at::kFloat ? at::linear(x.to(at::kFloat), weight)
                                        : at::linear(x.to(compute), weight_lowp.defined() ? weight_lowp : weight.to(compute));
   if (!lora || lora->merged) return y;
-  return y.add_(lora->delta(x, ctx.train, ctx.generator).to(y.scalar_type()));
+  return y.add_(lora->delta(x.to(y.scalar_type()), ctx.train, ctx.generator));
 }
 
 at::Tensor Linear::forward(const at::Tensor& x, const ForwardContext& ctx) const {
   at::Tensor y = base_forward(x);
   if (!lora || lora->merged) return y;
-  return y + lora->delta(x, ctx.train, ctx.generator).to(y.scalar_type());
+  // The update runs in the base's compute dtype, as under autocast.
+  return y + lora->delta(x.to(y.scalar_type()), ctx.train, ctx.generator);
 }
 
 }  // namespace lora

@@ -17,6 +17,7 @@ namespace lora {
 struct ForwardContext {
   bool train = false;                      // dropout active
   bool fused = false;                      // inference on the CPU: fused kernels without autograd
+  bool grad = false;                       // building the autograd graph (training)
   c10::optional<at::Generator> generator;  // for dropout masks
 };
 

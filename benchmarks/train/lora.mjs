@@ -17,6 +17,7 @@ const { values: a } = parseArgs({
     steps: { type: 'string', default: '6' },
     warmup: { type: 'string', default: '2' },
     r: { type: 'string', default: '8' },
+    quant: { type: 'string' },
   },
 });
 const batch = Number(a.batch), seq = Number(a.seq), steps = Number(a.steps), warmup = Number(a.warmup);
@@ -41,6 +42,7 @@ const trainer = new Trainer({
   precision: a.precision,
   device: 'cpu',
   threads: Number(a.threads),
+  ...(a.quant ? { quantization: { type: a.quant, blockSize: 64, doubleQuant: true } } : {}),
 });
 // Step i's time is the gap between the progress events of steps i-1 and i (the
 // JS thread is idle during training, so events arrive as steps finish).
@@ -53,6 +55,7 @@ console.log(
   JSON.stringify({
     impl: 'lora-node',
     precision: a.precision,
+    quantization: a.quant ?? null,
     stepMs: times,
     medianMs: sorted.length % 2 ? sorted[sorted.length >> 1] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2,
     peakRssMiB: process.resourceUsage().maxRSS / 1024,

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The GPU check for a machine with an NVIDIA GPU, CUDA and a Python with PyTorch
+# (the device machine; no Node needed). Run from the repository root:
+#   bash benchmarks/gpu/run.sh [OUT_DIR]
+# 1. builds benchmarks/gpu/nf4_check.cu with the CUDA kernels for this GPU and runs
+#    it: CUDA vs CPU bit-exact packing, dequantized values within 1e-6, fused gemv,
+#    and dequantization GB/s against a device-to-device copy;
+# 2. builds the native core (lora_core) against this machine's PyTorch libtorch
+#    with the CUDA option on, proving the core compiles with a CUDA libtorch.
+# Writes the outputs to OUT_DIR (default benchmarks/.work/gpu) and exits non-zero on failure.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT="${1:-benchmarks/.work/gpu}"
+mkdir -p "$OUT"
+PYTHON="${PYTHON:-python3}"
+
+echo "== nvidia-smi" | tee "$OUT/gpu.txt"
+nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total --format=csv | tee -a "$OUT/gpu.txt"
+nvcc --version | tail -2 | tee -a "$OUT/gpu.txt"
+
+echo "== build and run the kernel check"
+ARCH="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d '.')"
+nvcc -std=c++17 -O2 -gencode "arch=compute_${ARCH},code=sm_${ARCH}" -I native \
+  benchmarks/gpu/nf4_check.cu native/kernels/nf4_dequant.cu -o "$OUT/nf4_check"
+"$OUT/nf4_check" | tee "$OUT/nf4_check.txt"
+
+echo "== build the core against PyTorch's libtorch (CUDA)"
+TORCH_PREFIX="$("$PYTHON" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')"
+"$PYTHON" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cxx11 abi", torch.compiled_with_cxx11_abi())' | tee "$OUT/torch.txt"
+cmake -S . -B "$OUT/build" -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" -DLORA_NODE_CUDA=ON \
+  -DCMAKE_CUDA_ARCHITECTURES="$ARCH" -DCMAKE_BUILD_TYPE=Release > "$OUT/cmake-configure.txt" 2>&1 \
+  || { tail -40 "$OUT/cmake-configure.txt"; exit 1; }
+cmake --build "$OUT/build" --target lora_core -j "$(nproc)" > "$OUT/cmake-build.txt" 2>&1 \
+  || { tail -60 "$OUT/cmake-build.txt"; exit 1; }
+echo "lora_core built against $TORCH_PREFIX" | tee -a "$OUT/torch.txt"

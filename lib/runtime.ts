@@ -15,6 +15,7 @@ export interface RuntimeReport {
   blas: { kind: string; library: string; core: string; referenceBlas: boolean; coreDecision: BlasCoreDecision };
   cpu: { avx2: boolean; avx512f: boolean; avx512bf16: boolean; amxBf16: boolean };
   threads: { intraOp: number; available: number };
+  allocator: string;
   /** What precision 'auto' picks on the default device, and why. */
   autoPrecision: { device: string; precision: string; reason: string };
   warnings: string[];
@@ -54,6 +55,7 @@ export function runtimeReport(): RuntimeReport {
       blas: { kind: info.blas.kind, library: info.blas.library, core: info.blas.core, referenceBlas, coreDecision: status.blasCore },
       cpu: info.cpu,
       threads: { intraOp: info.intraOpThreads, available: availableParallelism() },
+      allocator: info.allocator,
       autoPrecision: auto,
       warnings,
     };

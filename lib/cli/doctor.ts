@@ -18,6 +18,7 @@ export function runDoctor(json: boolean): number {
     `CPU features:     AVX2 ${yes(r.cpu.avx2)}, AVX-512 ${yes(r.cpu.avx512f)}, AVX512-BF16 ${yes(r.cpu.avx512bf16)}, AMX-BF16 ${yes(r.cpu.amxBf16)}`,
     `threads:          ${r.threads.available} by default (libtorch started with ${r.threads.intraOp}; set with the threads option)`,
     `precision 'auto': ${r.autoPrecision.precision} on ${r.autoPrecision.device} — ${r.autoPrecision.reason}`,
+    `allocator:        ${r.allocator}`,
   ];
   console.log(lines.join('\n'));
   for (const w of r.warnings) console.log(`warning: ${w}`);

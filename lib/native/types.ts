@@ -33,6 +33,8 @@ export interface NativeRuntimeInfo {
   cpu: { avx2: boolean; avx512f: boolean; avx512bf16: boolean; amxBf16: boolean };
   blas: { library: string; kind: string; core: string; config: string };
   parallelInfo: string;
+  /** What lora-node did to glibc malloc's thresholds (see native/core/runtime.h). */
+  allocator: string;
 }
 
 export interface NativeModelInfo {

@@ -34,6 +34,7 @@ Napi::Value runtime_info_js(const Napi::CallbackInfo& info) {
   blas.Set("config", r.blas.config);
   out.Set("blas", blas);
   out.Set("parallelInfo", r.parallel_info);
+  out.Set("allocator", allocator_setting());
   return out;
 }
 
@@ -73,6 +74,7 @@ Napi::Value resolve_precision_js(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_runtime(Napi::Env env, Napi::Object exports) {
+  configure_allocator();  // once, when the addon loads, before any tensor exists
   exports.Set("runtimeInfo", Napi::Function::New(env, runtime_info_js, "runtimeInfo"));
   exports.Set("setThreads", Napi::Function::New(env, set_threads_js, "setThreads"));
   exports.Set("blasSelfCheck", Napi::Function::New(env, blas_self_check_js, "blasSelfCheck"));

@@ -6,6 +6,9 @@
 #include <torch/csrc/api/include/torch/version.h>
 
 #include <dlfcn.h>
+#include <malloc.h>
+
+#include <cstdlib>
 
 #include <algorithm>
 #include <cmath>
@@ -50,6 +53,29 @@ int cuda_capability(int index) {
 }
 
 }  // namespace
+
+namespace {
+std::string& allocator_line() {
+  static std::string line = "glibc defaults";
+  return line;
+}
+}  // namespace
+
+std::string configure_allocator() {
+  const char* off = std::getenv("LORA_NODE_MALLOC_TUNING");
+  if (off && std::string(off) == "off") return allocator_line() = "glibc defaults (LORA_NODE_MALLOC_TUNING=off)";
+  if (std::getenv("MALLOC_MMAP_THRESHOLD_") || std::getenv("MALLOC_TRIM_THRESHOLD_"))
+    return allocator_line() = "glibc settings from the environment (MALLOC_*_THRESHOLD_)";
+#if defined(__GLIBC__)
+  const bool ok = mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 256 << 20) == 1;
+  return allocator_line() = ok ? "glibc malloc tuned: mmap threshold 32 MiB, trim threshold 256 MiB (LORA_NODE_MALLOC_TUNING=off to keep defaults)"
+                               : "glibc defaults (mallopt refused the tuning)";
+#else
+  return allocator_line() = "not glibc: allocator left as it is";
+#endif
+}
+
+const std::string& allocator_setting() { return allocator_line(); }
 
 CpuFeatures detect_cpu_features() {
   CpuFeatures f;

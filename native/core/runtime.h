@@ -36,6 +36,15 @@ struct RuntimeInfo {
   std::string parallel_info;
 };
 
+// glibc malloc hands each large tensor (above its dynamic threshold, ~MBs) back
+// to the OS on free, so the next forward pays page faults to zero fresh pages.
+// Keeping freed memory up to 256 MiB in the heap, and tensors up to 32 MiB
+// (glibc's maximum) off mmap, avoids that: ~3% faster bf16 inference here.
+// Skipped when the user set MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ or
+// LORA_NODE_MALLOC_TUNING=off. Returns a line for doctor.
+std::string configure_allocator();
+const std::string& allocator_setting();
+
 CpuFeatures detect_cpu_features();
 BlasInfo detect_blas();
 RuntimeInfo runtime_info();

@@ -329,8 +329,10 @@ void DistilBertClassifier::set_precision(Precision p) {
                         !b.v_lin.weight.requires_grad() && !b.q_lin.bias.requires_grad() &&
                         !b.k_lin.bias.requires_grad() && !b.v_lin.bias.requires_grad();
     if (frozen) {
-      b.qkv.weight = at::cat({b.q_lin.weight, b.k_lin.weight, b.v_lin.weight}, 0);
-      b.qkv.bias = at::cat({b.q_lin.bias, b.k_lin.bias, b.v_lin.bias}, 0);
+      // The attention scale 1/√D is folded into q's rows: one pass over q fewer per layer.
+      const double scale = 1.0 / std::sqrt(static_cast<double>(config_.head_dim()));
+      b.qkv.weight = at::cat({b.q_lin.weight * scale, b.k_lin.weight, b.v_lin.weight}, 0);
+      b.qkv.bias = at::cat({b.q_lin.bias * scale, b.k_lin.bias, b.v_lin.bias}, 0);
       b.qkv.set_precision(p);
     }
   }
@@ -519,21 +521,24 @@ at::Tensor DistilBertClassifier::embed(const at::Tensor& input_ids, const Forwar
 at::Tensor DistilBertClassifier::attention(const TransformerBlock& b, const at::Tensor& x, const at::Tensor& key_mask,
                                            const ForwardContext& ctx) const {
   const int64_t B = x.size(0), T = x.size(1), H = config_.n_heads, D = config_.head_dim();
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
   at::Tensor q, k, v;
   if (b.qkv.weight.defined()) {
-    // One [3C, C] matmul for the frozen bases; LoRA updates are added per projection.
+    // One [3C, C] matmul for the frozen bases (q already scaled by 1/√D); LoRA
+    // updates are added per projection.
     std::vector<at::Tensor> parts = b.qkv.base_forward(x).chunk(3, -1);
     q = parts[0], k = parts[1], v = parts[2];
-    if (b.q_lin.lora && !b.q_lin.lora->merged) q = q + b.q_lin.lora->delta(x.to(q.scalar_type()), ctx.train, ctx.generator);
+    if (b.q_lin.lora && !b.q_lin.lora->merged)
+      q = q + b.q_lin.lora->delta(x.to(q.scalar_type()), ctx.train, ctx.generator) * scale;
     if (b.k_lin.lora && !b.k_lin.lora->merged) k = k + b.k_lin.lora->delta(x.to(k.scalar_type()), ctx.train, ctx.generator);
     if (b.v_lin.lora && !b.v_lin.lora->merged) v = v + b.v_lin.lora->delta(x.to(v.scalar_type()), ctx.train, ctx.generator);
   } else {
-    q = b.q_lin.forward(x, ctx);
+    q = b.q_lin.forward(x, ctx) * scale;
     k = b.k_lin.forward(x, ctx);
     v = b.v_lin.forward(x, ctx);
   }
   auto heads = [&](const at::Tensor& t) { return t.reshape({B, T, H, D}).transpose(1, 2); };  // [B,H,T,D]
-  q = heads(q) / std::sqrt(static_cast<double>(D));
+  q = heads(q);
   k = heads(k);
   v = heads(v);
   // Scores stay in the compute dtype, as under autocast: masked with that dtype's
@@ -561,7 +566,9 @@ at::Tensor DistilBertClassifier::block(const TransformerBlock& b, const at::Tens
                                              lowp ? &s_lowp : nullptr)
                        : b.sa_layer_norm.forward(b.out_lin.forward(context, ctx).to(at::kFloat) + x);
   at::Tensor h = b.lin1.forward(lowp ? s_lowp : s, ctx);
-  h = config_.activation == "relu" ? at::relu_(h) : at::gelu(h);  // exact erf GELU
+  // exact erf GELU; in place when no autograd needs its input
+  if (config_.activation == "relu") h = at::relu_(h);
+  else h = fused ? at::gelu_out(h, h) : at::gelu(h);
   if (fused)
     return residual_layer_norm(s, b.lin2.forward_without_bias(h, ctx), b.lin2.bias, b.output_layer_norm.weight,
                                b.output_layer_norm.bias, kLayerNormEps, lowp ? x_lowp : nullptr);

@@ -35,6 +35,7 @@
 #include "addon/napi_errors.h"
 #include "addon/promise_worker.h"
 #include "core/errors.h"
+#include "core/text_format.h"
 #include "core/quantize.h"
 
 namespace lora::addon {
@@ -64,12 +65,6 @@ std::vector<int64_t> read_shape(Napi::Env env, const Napi::Value& v, const std::
   }
   if (product > kMaxSafeInteger) throw_expected(env, "a shape of at most 2^53 elements", name, v);
   return shape;
-}
-
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
 }
 
 int64_t numel(const std::vector<int64_t>& shape) {

@@ -12,7 +12,7 @@
 
 namespace lora {
 namespace {
-void add_file(CheckpointTensors* self, std::map<std::string, std::shared_ptr<SafetensorsFile>>* owner,
+void add_file(std::map<std::string, std::shared_ptr<SafetensorsFile>>* owner,
               const std::shared_ptr<SafetensorsFile>& file) {
   for (const auto& entry : file->entries()) (*owner)[entry.name] = file;
 }
@@ -26,7 +26,7 @@ CheckpointTensors CheckpointTensors::open(const std::string& dir) {
   const fs::path single = fs::path(dir) / "model.safetensors";
   const fs::path index = fs::path(dir) / "model.safetensors.index.json";
   if (fs::exists(single)) {
-    add_file(&result, &result.owner_, SafetensorsFile::open(single.string()));
+    add_file(&result.owner_, SafetensorsFile::open(single.string()));
     return result;
   }
   if (fs::exists(index)) {

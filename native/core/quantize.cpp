@@ -20,6 +20,7 @@
 #endif
 
 #include "core/errors.h"
+#include "core/text_format.h"
 
 namespace lora {
 
@@ -30,12 +31,6 @@ namespace {
 // `#pragma omp parallel` only takes effect when this file is compiled with -fopenmp;
 // without it the loops below run on the calling thread (same results).
 int64_t grain_blocks(int64_t blocksize) { return std::max<int64_t>(1, 32768 / blocksize); }
-
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
 
 int64_t numel_of(const std::vector<int64_t>& shape) {
   int64_t n = 1;

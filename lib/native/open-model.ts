@@ -83,8 +83,9 @@ export async function openModel(checkpointDir: unknown, o: OpenModelOptions): Pr
     if (adapter) {
       await handle.loadAdapter(join(adapter, ADAPTER_WEIGHTS));
       const savesHead = lora!.modulesToSave.some((m) => 'classifier'.endsWith(m)) && lora!.modulesToSave.some((m) => 'pre_classifier'.endsWith(m));
-      if (handle.info().headNotice && !savesHead)
-        throw new FormatError('ERR_CONFIG', `${adapter}: ${handle.info().headNotice}, and the adapter saves no head (modules_to_save)`);
+      const { headNotice } = handle.info();
+      if (headNotice && !savesHead)
+        throw new FormatError('ERR_CONFIG', `${adapter}: ${headNotice}, and the adapter saves no head (modules_to_save)`);
     }
     if (o.lora === false) handle.enableFullFinetune();
     const quantization = native.quantization && { type: native.quantization.type!, doubleQuant: native.quantization.doubleQuant! };

@@ -40,6 +40,8 @@ struct Linear {
   // Sets the matmul dtype. A trainable weight is cast per call (so the cast is
   // differentiable and never stale); a frozen one keeps a cached copy.
   void set_precision(Precision p);
+  // x Wᵀ (no bias, no LoRA) in the compute dtype; not for 4-bit weights.
+  at::Tensor matmul(const at::Tensor& x) const;
   // x Wᵀ + b only: [..., in] -> [..., out] in the compute dtype.
   at::Tensor base_forward(const at::Tensor& x) const;
   // Base plus the LoRA update when present.

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 
 import { DisposedError, FormatError, LoraNodeError, expected, fromNativeError } from './errors.js';
 import { openModel } from './native/open-model.js';
-import type { QuantizerOptions } from './quantizer.js';
+import type { ModelQuantizationOptions } from './quantizer.js';
 import type { NativeModelHandle, NativeModelInfo } from './native/types.js';
 import { type Prediction, type Task, predictionFromLogits, taskFromConfig } from './task.js';
 import { type EncodedBatch, TextTokenizer } from './tokenizer.js';
@@ -26,7 +26,7 @@ export interface ClassifierOptions {
   /** A PEFT LoRA adapter folder to apply on top of the checkpoint. */
   adapter?: string;
   /** Hold the transformer-block linears in 4 bits (a 4-bit checkpoint is read as 4-bit anyway). */
-  quantization?: QuantizerOptions;
+  quantization?: ModelQuantizationOptions;
 }
 
 export interface PredictOptions {

@@ -48,6 +48,8 @@ function pythonFloat(n: number): string {
 export interface FourBitConfig {
   type: 'nf4' | 'fp4';
   doubleQuant: boolean;
+  /** Block linears kept in full precision (besides the head, which always is). */
+  skip?: readonly string[];
 }
 
 function quantizationConfig(q: FourBitConfig): Record<string, unknown> {
@@ -60,7 +62,7 @@ function quantizationConfig(q: FourBitConfig): Record<string, unknown> {
     bnb_4bit_use_double_quant: q.doubleQuant,
     llm_int8_enable_fp32_cpu_offload: false,
     llm_int8_has_fp16_weight: false,
-    llm_int8_skip_modules: ['pre_classifier', 'classifier'],
+    llm_int8_skip_modules: ['pre_classifier', 'classifier', ...(q.skip ?? [])],
     llm_int8_threshold: 6.0,
     load_in_4bit: true,
     load_in_8bit: false,

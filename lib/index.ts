@@ -3,7 +3,7 @@ export { Classifier } from './classifier.js';
 export type { ClassifierOptions, PredictOptions, TokenBatch, Device, Precision } from './classifier.js';
 export type { Prediction, Task } from './task.js';
 export { Model } from './model.js';
-export { Quantizer, type Packed4bit, type Packed4bitInput, type QuantizerOptions, type QuantizeOptions, type DequantizeOptions, type QuantType, type QuantDtype } from './quantizer.js';
+export { Quantizer, type Packed4bit, type Packed4bitInput, type QuantizerOptions, type ModelQuantizationOptions, type QuantizeOptions, type DequantizeOptions, type QuantType, type QuantDtype } from './quantizer.js';
 export type { ModelOptions, ForwardOptions } from './model.js';
 export type { LoraOptions } from './lora/options.js';
 export { Trainer } from './trainer/trainer.js';

@@ -6,7 +6,7 @@ import type { LoraOptions, ResolvedLora } from './lora/options.js';
 import { type SaveContext, writeAdapter, writeMerged } from './lora/save.js';
 import type { FourBitConfig } from './hf-config.js';
 import { openModel } from './native/open-model.js';
-import type { QuantizerOptions } from './quantizer.js';
+import type { ModelQuantizationOptions } from './quantizer.js';
 import type { NativeForwardOptions, NativeModelHandle, NativeModelInfo } from './native/types.js';
 import { type Task, taskFromConfig } from './task.js';
 import { optionsObject } from './validate.js';
@@ -22,7 +22,7 @@ export interface ModelOptions {
   /** Seed of LoRA initialisation and dropout masks. Default 42. */
   seed?: number;
   /** QLoRA: hold the transformer-block linears in 4 bits ({ type: 'nf4', blockSize: 64, doubleQuant: true }). */
-  quantization?: QuantizerOptions;
+  quantization?: ModelQuantizationOptions;
 }
 
 export interface ForwardOptions {

@@ -26,6 +26,27 @@ export interface QuantizerOptions {
   doubleQuant?: boolean;
 }
 
+/** How a model's transformer-block linears are held in 4 bits. */
+export interface ModelQuantizationOptions extends QuantizerOptions {
+  /**
+   * Block linears to keep in full precision (bitsandbytes' llm_int8_skip_modules): a module
+   * name or a suffix at a dot, e.g. ['lin2'] or ['distilbert.transformer.layer.5.ffn.lin1'].
+   */
+  skip?: string[];
+}
+
+/** ModelQuantizationOptions checked, with every default filled in. */
+export function modelQuantization(value: unknown, name: string): Required<ModelQuantizationOptions> {
+  const o = optionsObject(value, name);
+  const { skip, ...rest } = o;
+  const q = new Quantizer(rest as QuantizerOptions);
+  if (skip !== undefined && !Array.isArray(skip)) throw expected('an array of module names', `${name}.skip`, skip);
+  (skip ?? []).forEach((s: unknown, i: number) => {
+    if (typeof s !== 'string' || s.length === 0) throw expected('a non-empty string', `${name}.skip[${i}]`, s);
+  });
+  return { type: q.type, blockSize: q.blockSize, doubleQuant: q.doubleQuant, skip: [...((skip as string[] | undefined) ?? [])] };
+}
+
 /** Weights in 4 bits, as bitsandbytes keeps them (see NativePacked4bit for every field). */
 export type Packed4bit = NativePacked4bit;
 
@@ -59,13 +80,14 @@ export class Quantizer {
    * Writes a 4-bit copy of a Hugging Face DistilBERT checkpoint as transformers +
    * bitsandbytes save one: the transformer-block linears packed (weight, weight.absmax,
    * weight.quant_map, ..., weight.quant_state.bitsandbytes__nf4), everything else in full
-   * precision, and `quantization_config` in config.json.
+   * precision, and `quantization_config` in config.json. Each linear is quantized as it is
+   * read, so the model is never held in fp32 as a whole; `skip` keeps linears in full precision.
    */
-  static async quantizeModel(inDir: string, outDir: string, options: QuantizerOptions = {}): Promise<void> {
-    const q = new Quantizer(options);
+  static async quantizeModel(inDir: string, outDir: string, options: ModelQuantizationOptions = {}): Promise<void> {
+    const quantization = modelQuantization(options, 'options');
     // Loaded lazily: model.js imports this module.
     const { Model } = await import('./model.js');
-    const model = await Model.load(inDir, { device: 'cpu', precision: 'fp32', quantization: { type: q.type, blockSize: q.blockSize, doubleQuant: q.doubleQuant } });
+    const model = await Model.load(inDir, { device: 'cpu', precision: 'fp32', quantization });
     try {
       await model.saveMerged(outDir);
     } finally {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { ArgumentError, FormatError, fromNativeError } from '../errors.js';
 import { ADAPTER_WEIGHTS, readAdapterConfig } from '../lora/adapter-config.js';
 import { type LoraOptions, type ResolvedLora, loraSpec, resolveLoraOptions } from '../lora/options.js';
-import { Quantizer, type QuantizerOptions } from '../quantizer.js';
+import { modelQuantization } from '../quantizer.js';
 import { deviceOption, nonEmptyString, nonNegativeInteger, oneOf, optionsObject, positiveInteger } from '../validate.js';
 import { loadAddon } from './loader.js';
 import type { NativeLoadOptions, NativeModelHandle } from './types.js';
@@ -61,8 +61,7 @@ export async function openModel(checkpointDir: unknown, o: OpenModelOptions): Pr
   const task = o.task ?? metadata?.task;
   const native: NativeLoadOptions = { device, precision, threads, seed, initMissingHead: o.initMissingHead === true };
   if (o.quantization !== undefined) {
-    const q = new Quantizer(optionsObject(o.quantization, 'options.quantization') as QuantizerOptions);
-    native.quantization = { type: q.type, blockSize: q.blockSize, doubleQuant: q.doubleQuant };
+    native.quantization = modelQuantization(o.quantization, 'options.quantization');
   }
   if (labels && task) {
     native.labels = [...labels];
@@ -88,7 +87,11 @@ export async function openModel(checkpointDir: unknown, o: OpenModelOptions): Pr
         throw new FormatError('ERR_CONFIG', `${adapter}: ${headNotice}, and the adapter saves no head (modules_to_save)`);
     }
     if (o.lora === false) handle.enableFullFinetune();
-    const quantization = native.quantization && { type: native.quantization.type!, doubleQuant: native.quantization.doubleQuant! };
+    const quantization = native.quantization && {
+      type: native.quantization.type!,
+      doubleQuant: native.quantization.doubleQuant!,
+      skip: native.quantization.skip ?? [],
+    };
     return { handle, lora, fullFinetune: o.lora === false, metadata, quantization };
   } catch (error) {
     handle.dispose();

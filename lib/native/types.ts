@@ -131,7 +131,7 @@ export interface NativeLoadOptions {
   initMissingHead?: boolean;
   seed?: number;
   /** Quantize the transformer-block linears to 4 bits on load. */
-  quantization?: { type?: 'nf4' | 'fp4'; blockSize?: number; doubleQuant?: boolean };
+  quantization?: { type?: 'nf4' | 'fp4'; blockSize?: number; doubleQuant?: boolean; skip?: string[] };
 }
 
 export interface NativeTrainerData {

@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 
 import { ArgumentError, expected } from '../errors.js';
 import type { LoraOptions } from '../lora/options.js';
-import type { QuantizerOptions } from '../quantizer.js';
+import { type ModelQuantizationOptions, modelQuantization } from '../quantizer.js';
 import { METRIC_NAMES, type MetricName } from '../metrics/index.js';
 import type { Task } from '../task.js';
 import { deviceOption, isPlainObject, nonEmptyString, nonNegativeInteger, oneOf, optionsObject, positiveInteger } from '../validate.js';
@@ -38,7 +38,7 @@ export interface TrainerOptions {
   earlyStopping?: { patience?: number; metric?: MetricName; minDelta?: number };
   checkpoints?: { dir: string; every?: 'epoch' | number; keep?: number };
   /** QLoRA: hold the frozen transformer-block linears in 4 bits ({ type: 'nf4', blockSize: 64, doubleQuant: true }). */
-  quantization?: QuantizerOptions;
+  quantization?: ModelQuantizationOptions;
 }
 
 export interface ResolvedTrainerOptions {
@@ -64,7 +64,7 @@ export interface ResolvedTrainerOptions {
   evaluation: { every: 'epoch' | number; metric: MetricName | undefined };
   earlyStopping: { patience: number; metric: MetricName | undefined; minDelta: number } | undefined;
   checkpoints: { dir: string; every: 'epoch' | number; keep: number } | undefined;
-  quantization: QuantizerOptions | undefined;
+  quantization: ModelQuantizationOptions | undefined;
 }
 
 function nonNegativeNumber(value: unknown, name: string, fallback: number): number {
@@ -134,7 +134,7 @@ export function resolveTrainerOptions(options: unknown): ResolvedTrainerOptions 
       metric: metric(early.metric, 'options.earlyStopping.metric'),
       minDelta: nonNegativeNumber(early.minDelta, 'options.earlyStopping.minDelta', 0),
     },
-    quantization: o.quantization === undefined ? undefined : (optionsObject(o.quantization, 'options.quantization') as QuantizerOptions),
+    quantization: o.quantization === undefined ? undefined : modelQuantization(o.quantization, 'options.quantization'),
     checkpoints: checkpoints && {
       dir: nonEmptyString(checkpoints.dir, 'options.checkpoints.dir'),
       every: every(checkpoints.every, 'options.checkpoints.every'),

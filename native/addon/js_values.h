@@ -60,6 +60,19 @@ inline bool is_plain_object(const Napi::Value& value) {
          !value.IsArrayBuffer() && !value.IsDataView() && !value.IsPromise();
 }
 
+// An array of strings (checked element by element).
+inline std::vector<std::string> string_list(Napi::Env env, const Napi::Value& value, const std::string& name) {
+  if (!value.IsArray()) throw_expected(env, "an array of strings", name, value);
+  Napi::Array array = value.As<Napi::Array>();
+  std::vector<std::string> out;
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    Napi::Value item = array.Get(i);
+    if (!item.IsString()) throw_expected(env, "a string", name + "[" + std::to_string(i) + "]", item);
+    out.push_back(item.As<Napi::String>().Utf8Value());
+  }
+  return out;
+}
+
 // Own enumerable string keys, as Object.keys() returns them.
 inline std::vector<std::string> own_keys(Napi::Env env, const Napi::Object& object) {
   napi_value names;

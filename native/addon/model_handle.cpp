@@ -7,6 +7,7 @@
 #include <string>
 
 #include "addon/bindings.h"
+#include "addon/js_values.h"
 #include "addon/model_handle.h"
 #include "addon/napi_errors.h"
 #include "addon/promise_worker.h"
@@ -125,12 +126,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                             : 1;
     LoadOptions base_options;
     if (options.Has("labels") && !options.Get("labels").IsUndefined()) {
-      if (!options.Get("labels").IsArray()) throw make_error(env, code::kInvalidArgument, "Expected an array of strings for options.labels");
-      Napi::Array labels = options.Get("labels").As<Napi::Array>();
-      for (uint32_t i = 0; i < labels.Length(); ++i) {
-        if (!labels.Get(i).IsString()) throw make_error(env, code::kInvalidArgument, "Expected an array of strings for options.labels");
-        base_options.labels.push_back(labels.Get(i).As<Napi::String>());
-      }
+      base_options.labels = string_list(env, options.Get("labels"), "options.labels");
       base_options.problem_type = string_option(env, options, "problemType", "");
     }
     base_options.init_missing_head = options.Get("initMissingHead").IsBoolean() && options.Get("initMissingHead").As<Napi::Boolean>().Value();
@@ -142,6 +138,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       if (!q.Get("blockSize").IsUndefined()) base_options.quant_blocksize = positive_int(env, q.Get("blockSize"), "quantization.blockSize");
       guarded(env, [&] { check_blocksize(base_options.quant_blocksize, "quantization.blockSize"); });
       base_options.double_quant = !q.Get("doubleQuant").IsBoolean() || q.Get("doubleQuant").As<Napi::Boolean>().Value();
+      if (!q.Get("skip").IsUndefined()) base_options.quant_skip = string_list(env, q.Get("skip"), "quantization.skip");
     }
     if (options.Get("seed").IsNumber()) base_options.seed = static_cast<uint64_t>(options.Get("seed").As<Napi::Number>().Int64Value());
     auto loaded = std::make_shared<LoadedModel>();

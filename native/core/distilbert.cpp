@@ -76,6 +76,30 @@ Linear load_linear(const CheckpointTensors& t, const std::string& prefix, int64_
   return l;
 }
 
+// bitsandbytes' llm_int8_skip_modules with PEFT's name rule: the module name itself or a suffix at a dot.
+bool skipped_by(const std::vector<std::string>& skip, const std::string& module) {
+  for (const auto& s : skip)
+    if (module == s || (module.size() > s.size() && module.compare(module.size() - s.size(), s.size(), s) == 0 &&
+                        module[module.size() - s.size() - 1] == '.'))
+      return true;
+  return false;
+}
+
+// A transformer-block linear as QLoRA holds it: quantized right after it is read, so
+// the whole model never sits in fp32 at once. Read on the CPU, where the quantizer runs.
+Linear load_block_linear(const CheckpointTensors& t, const std::string& prefix, const std::string& module, int64_t out,
+                         int64_t in, const LoadOptions& options) {
+  const bool quantize = options.quantize && !skipped_by(options.quant_skip, module);
+  Linear l = load_linear(t, prefix, out, in, quantize ? c10::Device(c10::kCPU) : options.device);
+  if (quantize && !l.quantized) {
+    l.quantized = std::make_shared<Quantized4bit>(
+        quantize_4bit(l.weight, options.quant_type, options.quant_blocksize, options.double_quant));
+    l.weight = at::Tensor();
+  }
+  l.bias = l.bias.to(options.device);
+  return l;
+}
+
 // The bitsandbytes state-dict entries of a 4-bit weight named `w`.
 void add_4bit_entries(NamedTensors* out, const std::string& w, const Quantized4bit& q) {
   out->emplace_back(w, q.packed.reshape({-1, 1}));
@@ -150,15 +174,19 @@ std::unique_ptr<DistilBertClassifier> DistilBertClassifier::load(const std::stri
       t.float_tensor(base + "embeddings.position_embeddings.weight", {c.max_position_embeddings, c.dim}).to(dev);
   m->embeddings_layer_norm = load_layer_norm(t, base + "embeddings.LayerNorm", c.dim, dev);
   for (int64_t i = 0; i < c.n_layers; ++i) {
-    const std::string p = base + "transformer.layer." + std::to_string(i) + ".";
+    const std::string layer = "transformer.layer." + std::to_string(i) + ".";
+    const std::string p = base + layer;
+    auto block_linear = [&](const std::string& name, int64_t out, int64_t in) {
+      return load_block_linear(t, p + name, "distilbert." + layer + name, out, in, options);
+    };
     TransformerBlock b;
-    b.q_lin = load_linear(t, p + "attention.q_lin", c.dim, c.dim, dev);
-    b.k_lin = load_linear(t, p + "attention.k_lin", c.dim, c.dim, dev);
-    b.v_lin = load_linear(t, p + "attention.v_lin", c.dim, c.dim, dev);
-    b.out_lin = load_linear(t, p + "attention.out_lin", c.dim, c.dim, dev);
+    b.q_lin = block_linear("attention.q_lin", c.dim, c.dim);
+    b.k_lin = block_linear("attention.k_lin", c.dim, c.dim);
+    b.v_lin = block_linear("attention.v_lin", c.dim, c.dim);
+    b.out_lin = block_linear("attention.out_lin", c.dim, c.dim);
     b.sa_layer_norm = load_layer_norm(t, p + "sa_layer_norm", c.dim, dev);
-    b.lin1 = load_linear(t, p + "ffn.lin1", c.hidden_dim, c.dim, dev);
-    b.lin2 = load_linear(t, p + "ffn.lin2", c.dim, c.hidden_dim, dev);
+    b.lin1 = block_linear("ffn.lin1", c.hidden_dim, c.dim);
+    b.lin2 = block_linear("ffn.lin2", c.dim, c.hidden_dim);
     b.output_layer_norm = load_layer_norm(t, p + "output_layer_norm", c.dim, dev);
     m->blocks.push_back(std::move(b));
   }
@@ -167,7 +195,7 @@ std::unique_ptr<DistilBertClassifier> DistilBertClassifier::load(const std::stri
     fail(code::kShape, dir + ": the checkpoint has more layers than n_layers = " + std::to_string(c.n_layers));
   m->load_head(t, dir, options);
   m->index_modules();
-  if (options.quantize) m->quantize_blocks(options);
+  if (options.quantize) m->check_quant_skip(options.quant_skip);
   m->set_seed(options.seed);
   m->set_precision(options.precision);
   return m;
@@ -250,37 +278,36 @@ void DistilBertClassifier::set_seed(uint64_t seed) {
   }
 }
 
-std::vector<Linear*> DistilBertClassifier::block_linears() {
-  std::vector<Linear*> out;
-  for (auto& b : blocks)
-    for (Linear* l : {&b.q_lin, &b.k_lin, &b.v_lin, &b.out_lin, &b.lin1, &b.lin2}) out.push_back(l);
+std::vector<const Linear*> DistilBertClassifier::block_linears() const {
+  std::vector<const Linear*> out;
+  for (const auto& b : blocks)
+    for (const Linear* l : {&b.q_lin, &b.k_lin, &b.v_lin, &b.out_lin, &b.lin1, &b.lin2}) out.push_back(l);
   return out;
 }
 
-// QLoRA's base: q/k/v/out_lin, lin1 and lin2 to 4 bits; embeddings, LayerNorms
-// and the head stay in full precision. The fp32 weights are released.
-void DistilBertClassifier::quantize_blocks(const LoadOptions& options) {
-  for (Linear* l : block_linears()) {
-    if (l->quantized) continue;
-    l->quantized = std::make_shared<Quantized4bit>(
-        quantize_4bit(l->weight.to(at::kCPU), options.quant_type, options.quant_blocksize, options.double_quant));
-    l->weight = at::Tensor();
+// A skip entry that names no linear is a typo the user should hear about.
+void DistilBertClassifier::check_quant_skip(const std::vector<std::string>& skip) const {
+  for (const auto& s : skip) {
+    bool found = false;
+    for (const auto& [name, linear] : linears_) found = found || skipped_by({s}, name);
+    if (!found)
+      fail(code::kConfig, "Expected quantization.skip entries that name linears (e.g. \"lin2\" or "
+                          "\"distilbert.transformer.layer.0.ffn.lin1\") but \"" + s + "\" matches none");
   }
 }
 
 bool DistilBertClassifier::quantized() const {
-  for (const auto& b : blocks)
-    if (b.q_lin.quantized || b.lin1.quantized) return true;
+  for (const Linear* l : block_linears())
+    if (l->quantized) return true;
   return false;
 }
 
 std::pair<int64_t, int64_t> DistilBertClassifier::base_linear_weight_bytes_and_params() const {
   int64_t bytes = 0, params = 0;
-  for (const auto& b : blocks)
-    for (const Linear* l : {&b.q_lin, &b.k_lin, &b.v_lin, &b.out_lin, &b.lin1, &b.lin2}) {
-      params += l->out_features() * l->in_features();
-      bytes += l->quantized ? quantized_bytes(*l->quantized) : l->weight.numel() * l->weight.element_size();
-    }
+  for (const Linear* l : block_linears()) {
+    params += l->out_features() * l->in_features();
+    bytes += l->quantized ? quantized_bytes(*l->quantized) : l->weight.numel() * l->weight.element_size();
+  }
   return {bytes, params};
 }
 

@@ -66,6 +66,8 @@ struct LoadOptions {
   QuantType quant_type = QuantType::kNf4;
   int64_t quant_blocksize = 64;
   bool double_quant = true;
+  // Block linears kept in full precision (module name or a suffix at a dot).
+  std::vector<std::string> quant_skip;
 };
 
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
@@ -125,8 +127,8 @@ class DistilBertClassifier {
   DistilBertClassifier() = default;
   void index_modules();
   void load_head(const CheckpointTensors& t, const std::string& dir, const LoadOptions& options);
-  void quantize_blocks(const LoadOptions& options);
-  std::vector<Linear*> block_linears();
+  void check_quant_skip(const std::vector<std::string>& skip) const;
+  std::vector<const Linear*> block_linears() const;
   Linear& linear(const std::string& name);
   at::Tensor embed(const at::Tensor& input_ids, const ForwardContext& ctx) const;                       // [B,T] -> [B,T,C]
   at::Tensor attention(const TransformerBlock& b, const at::Tensor& x, const at::Tensor& key_mask,

@@ -139,3 +139,49 @@ describe('Quantizer.quantizeModel', () => {
     expect(maxAbsDiff(logits, g.float32('qlora.base_logits'))).toBeLessThan(LOGITS_ABS);
   });
 });
+
+describe('Quantizer.quantizeModel with skip', () => {
+  it('keeps the skipped linears in full precision and classifies like a hand-mixed 4-bit checkpoint', async () => {
+    const { Quantizer } = await import('../../lib/index.js');
+    const g = golden('tiny');
+    const out = mkdtempSync(join(tmpdir(), 'lora-node-quantized-skip-'));
+    await Quantizer.quantizeModel(g.checkpoint, out, { skip: ['lin2'] });
+    const written = (await readSafetensors(join(out, 'model.safetensors'))).tensors;
+    const full = (await readSafetensors(join(g.checkpoint, 'model.safetensors'))).tensors;
+    const reference = (await readSafetensors(join(FIXTURES, 'tiny', 'model_nf4.safetensors'))).tensors;
+    // The hand-mixed checkpoint: the reference's 4-bit entries for every block linear but lin2.
+    const mixed = { ...full };
+    for (const [name, t] of Object.entries(reference)) {
+      if (name.includes('.ffn.lin2.')) continue;
+      if (name.endsWith('.weight')) delete mixed[name];
+      mixed[name] = t;
+    }
+    expect(Object.keys(written).sort()).toEqual(Object.keys(mixed).sort());
+    const lin2 = 'distilbert.transformer.layer.0.ffn.lin2.weight';
+    expect(written[lin2]!.dtype).toBe('F32');
+    expect(Array.from(written[lin2]!.data as Float32Array)).toEqual(Array.from(new Float32Array(full[lin2]!.data as Float32Array)));
+    const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    expect(config.quantization_config.llm_int8_skip_modules).toEqual(['pre_classifier', 'classifier', 'lin2']);
+
+    const mixedDir = mkdtempSync(join(tmpdir(), 'lora-node-mixed-'));
+    cpSync(g.checkpoint, mixedDir, { recursive: true });
+    await writeSafetensors(join(mixedDir, 'model.safetensors'), mixed, { format: 'pt' });
+    const [batchSize, seqLen] = g.shape('padded.input_ids') as [number, number];
+    const batch = { inputIds: g.int32('padded.input_ids'), attentionMask: g.int32('padded.attention_mask'), batchSize, seqLen };
+    using fromSkip = await Classifier.load(out, { device: 'cpu', precision: 'fp32' });
+    using fromMixed = await Classifier.load(mixedDir, { device: 'cpu', precision: 'fp32' });
+    using allFourBit = await Classifier.load(g.checkpoint, { device: 'cpu', precision: 'fp32', quantization: {} });
+    const skipLogits = await fromSkip.logits(batch);
+    expect(maxAbsDiff(skipLogits, await fromMixed.logits(batch))).toBeLessThan(LOGITS_ABS);
+    // The skipped lin2 makes a visible difference from quantizing everything.
+    expect(maxAbsDiff(skipLogits, await allFourBit.logits(batch))).toBeGreaterThan(LOGITS_ABS);
+  });
+
+  it('a skip entry that names no linear, or a skip that is not a list, is a clear error', async () => {
+    const { Quantizer } = await import('../../lib/index.js');
+    const out = mkdtempSync(join(tmpdir(), 'lora-node-quantized-skip-bad-'));
+    await rejectsWith(Quantizer.quantizeModel(golden('tiny').checkpoint, out, { skip: ['lin3'] }), 'ERR_CONFIG', /"lin3" matches none/);
+    await rejectsWith(Quantizer.quantizeModel(golden('tiny').checkpoint, out, { skip: 'lin2' as unknown as string[] }), 'ERR_INVALID_ARGUMENT', /options\.skip/);
+    await rejectsWith(Quantizer.quantizeModel(golden('tiny').checkpoint, out, { skip: [''] }), 'ERR_INVALID_ARGUMENT', /options\.skip\[0\]/);
+  });
+});

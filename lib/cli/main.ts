@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// lora-node command line: train, eval, predict, demo, doctor, build.
+// lora-node command line: train, eval, predict, demo, quantize, doctor, build.
 import { parseArgs } from 'node:util';
 
 import { LoraNodeError } from '../errors.js';
@@ -8,6 +8,7 @@ import { runDemo } from './demo.js';
 import { runDoctor } from './doctor.js';
 import { runEval } from './eval.js';
 import { runPredict } from './predict.js';
+import { runQuantize } from './quantize.js';
 import { runTrain } from './train.js';
 
 const USAGE = `Usage: lora-node <command> [options]
@@ -53,6 +54,11 @@ Commands:
       --json             JSON lines: train prints progress, evaluate and result events;
                          eval one report; predict one prediction per text
 
+  quantize             Write a 4-bit copy of a checkpoint (bitsandbytes format, loads in transformers)
+      --model DIR        full-precision checkpoint              --out DIR  where to write the 4-bit one
+      --type T           nf4 | fp4 (default nf4)                --block-size N (default 64)
+      --no-double-quant  keep the block absmax in float32       --skip M   linears kept in full precision (comma-separated)
+
   doctor [--json]      Show libtorch, CUDA, BLAS, threads, precision and addon path
   build [--cuda]       Rebuild the native addon from source
 
@@ -64,6 +70,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number> | number> = {
   train: runTrain,
   eval: runEval,
   predict: runPredict,
+  quantize: runQuantize,
   doctor: (args) => runDoctor(parseArgs({ args, options: { json: { type: 'boolean' } } }).values.json ?? false),
   build: (args) => runBuild(parseArgs({ args, options: { cuda: { type: 'boolean' } } }).values.cuda ?? false),
 };

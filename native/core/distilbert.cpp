@@ -291,7 +291,7 @@ void DistilBertClassifier::check_quant_skip(const std::vector<std::string>& skip
     bool found = false;
     for (const auto& [name, linear] : linears_) found = found || skipped_by({s}, name);
     if (!found)
-      fail(code::kConfig, "Expected quantization.skip entries that name linears (e.g. \"lin2\" or "
+      fail(code::kConfig, "Expected each quantization skip entry to name linears (e.g. \"lin2\" or "
                           "\"distilbert.transformer.layer.0.ffn.lin1\") but \"" + s + "\" matches none");
   }
 }

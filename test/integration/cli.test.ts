@@ -1,11 +1,13 @@
 // The command line as a user runs it: `lora-node predict` and `lora-node doctor`
 // (runs dist/, which `npm test` compiles first).
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { Classifier } from '../../lib/index.js';
-import { golden } from '../helpers/golden.js';
+import { Classifier, readSafetensors } from '../../lib/index.js';
+import { FIXTURES, golden } from '../helpers/golden.js';
 
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
 const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
@@ -44,6 +46,28 @@ describe('lora-node CLI (dist/, built by npm test)', () => {
     expect(badModel.status).toBe(1);
     expect(badModel.stderr).toMatch(/config\.json .*\[ERR_CONFIG\]/);
     expect(run('predict', '--model', golden('tiny').checkpoint, '--threads', 'two', 'x').stderr).toMatch(/Expected a positive integer for --threads but received "two"/);
+  });
+
+  it('quantize writes the bitsandbytes reference tensors, keeps --skip linears in float32, and checks its flags', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'lora-node-cli-quantize-')), 'nf4');
+    const result = run('quantize', '--model', golden('tiny').checkpoint, '--out', out, '--skip', 'lin2', '--json');
+    expect(result.status).toBe(0);
+    const summary = JSON.parse(result.stdout);
+    expect(summary).toMatchObject({ type: 'quantized', quantization: { type: 'nf4', blockSize: 64, doubleQuant: true, skip: ['lin2'] } });
+    expect(summary.bytesAfter).toBeLessThan(summary.bytesBefore);
+    const written = (await readSafetensors(join(out, 'model.safetensors'))).tensors;
+    const reference = (await readSafetensors(join(FIXTURES, 'tiny', 'model_nf4.safetensors'))).tensors;
+    for (const [name, t] of Object.entries(reference)) {
+      if (name.includes('.ffn.lin2.')) continue;
+      expect(Array.from(written[name]!.data as ArrayLike<number>), name).toEqual(Array.from(t.data as ArrayLike<number>));
+    }
+    expect(written['distilbert.transformer.layer.0.ffn.lin2.weight']!.dtype).toBe('F32');
+    const badBlock = run('quantize', '--model', golden('tiny').checkpoint, '--out', out, '--block-size', '48');
+    expect(badBlock.status).toBe(2);
+    expect(badBlock.stderr).toMatch(/Expected one of 32, 64, .* for --block-size but received "48"/);
+    const badSkip = run('quantize', '--model', golden('tiny').checkpoint, '--out', out + '-2', '--skip', 'lin3');
+    expect(badSkip.status).toBe(1);
+    expect(badSkip.stderr).toMatch(/"lin3" matches none \[ERR_CONFIG\]/);
   });
 
   it('doctor reports libtorch, CUDA, BLAS, threads, precision and the addon', () => {

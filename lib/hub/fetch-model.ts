@@ -26,18 +26,22 @@ export interface FetchModelOptions extends HubOptions {
 
 interface FileSet {
   required: readonly string[];
+  /** A 404 is fine; the cache counts as complete once each is present or known absent (.no_exist). */
   optional: readonly string[];
   /** At least one of these must exist (tokenizers). */
   oneOf?: readonly string[];
+  /** Fetched when present, but not needed for a complete cache: Python never asks for them, so a cache it filled has no word on them. */
+  extra: readonly string[];
 }
 
 const FILES: Record<'model' | 'adapter', FileSet> = {
   model: {
     required: ['config.json', 'model.safetensors'],
-    optional: ['tokenizer.json', 'tokenizer_config.json', 'vocab.txt', 'special_tokens_map.json', 'lora-node.json'],
+    optional: ['tokenizer.json', 'tokenizer_config.json', 'vocab.txt', 'special_tokens_map.json'],
     oneOf: ['tokenizer.json', 'vocab.txt'],
+    extra: ['lora-node.json'],
   },
-  adapter: { required: ['adapter_config.json', 'adapter_model.safetensors'], optional: ['lora-node.json'] },
+  adapter: { required: ['adapter_config.json', 'adapter_model.safetensors'], optional: [], extra: ['lora-node.json'] },
 };
 
 function missingRequiredMessage(repoId: string, revision: string, file: string): string {
@@ -102,7 +106,7 @@ class ModelFetch {
     const { revision } = this.settings;
     // The first file fixes the commit; the others are asked for at that commit, so all come from one.
     let commit = isCommitHash(revision) ? revision : undefined;
-    for (const file of [...this.files.required, ...this.files.optional]) {
+    for (const file of [...this.files.required, ...this.files.optional, ...this.files.extra]) {
       throwIfAborted(this.signal);
       const required = this.files.required.includes(file);
       try {

@@ -50,7 +50,7 @@ export class RepoCache {
     const path = join(this.root, 'refs', revision);
     if ((await this.readRef(revision)) === commit) return;
     await mkdir(dirname(path), { recursive: true });
-    const temp = `${path}.tmp-${process.pid}`;
+    const temp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
     await writeFile(temp, commit); // no newline, as huggingface_hub writes it
     await rename(temp, path);
   }
@@ -72,11 +72,17 @@ export class RepoCache {
     const pointer = this.snapshotFile(commit, file);
     const blob = this.blob(etag);
     await mkdir(dirname(pointer), { recursive: true });
-    await rm(pointer, { force: true });
+    // Made under a temporary name and renamed: a concurrent reader sees the old link or the new one.
+    const temp = `${pointer}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
     try {
-      await symlink(relative(dirname(pointer), blob), pointer);
+      await symlink(relative(dirname(pointer), blob), temp);
     } catch {
-      await copyFile(blob, pointer);
+      await copyFile(blob, temp);
+    }
+    try {
+      await rename(temp, pointer);
+    } finally {
+      await rm(temp, { force: true });
     }
     return pointer;
   }

@@ -6,8 +6,8 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
-import { AbortError, HubError } from '../errors.js';
-import { type RequestContext, getFollowing, throwIfAborted } from './http.js';
+import { AbortError, HubError, LoraNodeError } from '../errors.js';
+import { type RequestContext, getFollowing, secondsFromEnv, throwIfAborted } from './http.js';
 import type { FileMetadata } from './metadata.js';
 
 export interface DownloadProgress {
@@ -30,8 +30,7 @@ export interface BlobTarget {
 const ATTEMPTS = 5;
 /** A connection silent this long counts as dropped (huggingface_hub: HF_HUB_DOWNLOAD_TIMEOUT, 10 s). */
 function idleTimeoutMs(): number {
-  const seconds = Number(process.env.HF_HUB_DOWNLOAD_TIMEOUT);
-  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 10_000;
+  return secondsFromEnv('HF_HUB_DOWNLOAD_TIMEOUT', 10) * 1000;
 }
 
 async function sizeOf(path: string): Promise<number> {
@@ -76,16 +75,27 @@ async function attempt(
     const handle = await open(target.incomplete, resumed > 0 ? 'a' : 'w');
     let size = resumed;
     try {
-      for await (const chunk of response.body ?? []) {
+      const reader = response.body?.getReader();
+      for (;;) {
+        let chunk: { done: true; value?: undefined } | { done: false; value: Uint8Array };
+        try {
+          chunk = reader ? await reader.read() : { done: true, value: undefined };
+        } catch (error) {
+          // The connection dropped (or went silent): the caller resumes from `size`.
+          throwIfAborted(ctx.signal);
+          return { size, dropped: idle.signal.aborted ? new Error(`no data for ${idleTimeoutMs() / 1000} s`) : error };
+        }
+        if (chunk.done) break;
         clearTimeout(timer);
         timer = setTimeout(() => idle.abort(), idleTimeoutMs());
-        await handle.write(chunk as Uint8Array);
-        size += (chunk as Uint8Array).byteLength;
+        try {
+          await handle.write(chunk.value);
+        } catch (error) {
+          throw new LoraNodeError('ERR_IO', `writing ${target.incomplete} failed: ${(error as Error).message}`, { cause: error });
+        }
+        size += chunk.value.byteLength;
         onProgress?.({ file: target.file, loaded: size, total: meta.size });
       }
-    } catch (error) {
-      throwIfAborted(ctx.signal);
-      return { size, dropped: idle.signal.aborted ? new Error('no data for a while') : error };
     } finally {
       await handle.close();
     }
@@ -114,8 +124,24 @@ async function verify(meta: FileMetadata, target: BlobTarget): Promise<void> {
   }
 }
 
+// Two loads of one model in one process share a download instead of writing one .incomplete twice.
+const inFlight = new Map<string, Promise<void>>();
+
 /** Downloads `meta` into target.blob (verified). A leftover .incomplete is resumed. */
 export async function downloadBlob(
+  meta: FileMetadata,
+  target: BlobTarget,
+  ctx: RequestContext,
+  onProgress?: (p: DownloadProgress) => void,
+): Promise<void> {
+  const running = inFlight.get(target.blob);
+  if (running) return running;
+  const download = downloadOnce(meta, target, ctx, onProgress).finally(() => inFlight.delete(target.blob));
+  inFlight.set(target.blob, download);
+  return download;
+}
+
+async function downloadOnce(
   meta: FileMetadata,
   target: BlobTarget,
   ctx: RequestContext,

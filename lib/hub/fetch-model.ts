@@ -167,5 +167,11 @@ async function fetchNamed(repoId: string, options: FetchModelOptions | undefined
  */
 export async function resolveModelSource(pathOrId: string, options?: FetchModelOptions, optionsName = 'options'): Promise<string> {
   if (existsSync(pathOrId) || isAbsolute(pathOrId) || !isRepoId(pathOrId)) return pathOrId;
-  return fetchNamed(pathOrId, options, optionsName);
+  try {
+    return await fetchNamed(pathOrId, options, optionsName);
+  } catch (error) {
+    // A mistyped local folder lands here too: say both things that were tried.
+    if (!(error instanceof HubError) || (error.code !== 'ERR_NOT_FOUND' && error.code !== 'ERR_UNAUTHORIZED')) throw error;
+    throw new HubError(error.code, `"${pathOrId}" is not a local folder, so it was looked up on the hub: ${error.message}`, { cause: error });
+  }
 }

@@ -32,14 +32,23 @@ export async function send(
   signal: AbortSignal | undefined = ctx.signal,
 ): Promise<Response> {
   throwIfAborted(ctx.signal);
+  // A HEAD gets an answer in HF_HUB_ETAG_TIMEOUT seconds (10, as huggingface_hub) or fails.
+  const timeout = method === 'HEAD' ? AbortSignal.timeout(secondsFromEnv('HF_HUB_ETAG_TIMEOUT', 10) * 1000) : undefined;
+  const signals = [signal, timeout].filter((s): s is AbortSignal => s !== undefined);
   try {
-    return await fetch(url, { method, redirect: 'manual', headers: headersFor(url, ctx, extra), signal: signal ?? null });
+    return await fetch(url, { method, redirect: 'manual', headers: headersFor(url, ctx, extra), signal: signals.length ? AbortSignal.any(signals) : null });
   } catch (error) {
     throwIfAborted(ctx.signal);
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    const why = cause?.code ?? cause?.message ?? (error as Error).message;
+    const why = timeout?.aborted ? 'no answer within HF_HUB_ETAG_TIMEOUT' : (cause?.code ?? cause?.message ?? (error as Error).message);
     throw new HubError('ERR_DOWNLOAD', `could not reach ${url.origin} (${why}); set HF_HUB_OFFLINE=1 to use the cache only`, { cause: error });
   }
+}
+
+/** A positive number of seconds from the environment, else `fallback`. */
+export function secondsFromEnv(name: string, fallback: number): number {
+  const seconds = Number(process.env[name]);
+  return Number.isFinite(seconds) && seconds > 0 ? seconds : fallback;
 }
 
 /** The target of a 3xx response, resolved against the request's URL. */

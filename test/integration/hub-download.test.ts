@@ -158,6 +158,32 @@ describe('fetchModel: faults', () => {
     expect(cdn[1]!.range).toMatch(/^bytes=[1-9]\d*-$/);
   });
 
+  it('a connection that goes silent counts as dropped (HF_HUB_DOWNLOAD_TIMEOUT); after the retries, the next run resumes', async () => {
+    hub.stall.add(modelSha());
+    const previous = process.env.HF_HUB_DOWNLOAD_TIMEOUT;
+    process.env.HF_HUB_DOWNLOAD_TIMEOUT = '0.2';
+    try {
+      await rejectsWith(fetchModel(ID, opts()), 'ERR_DOWNLOAD', /model\.safetensors: the connection kept dropping \(no data for 0\.2 s\) after \d+ of \d+ bytes; run again to resume/);
+    } finally {
+      if (previous === undefined) delete process.env.HF_HUB_DOWNLOAD_TIMEOUT;
+      else process.env.HF_HUB_DOWNLOAD_TIMEOUT = previous;
+    }
+    // Each try resumed where the last stopped.
+    const ranges = hub.requests.filter((r) => r.server === 'cdn').map((r) => Number(r.range?.slice(6, -1) ?? 0));
+    expect(ranges.length).toBe(5);
+    for (let i = 1; i < ranges.length; i++) expect(ranges[i]).toBeGreaterThan(ranges[i - 1]!);
+    hub.stall.clear();
+    const dir = await fetchModel(ID, opts());
+    expect(readFileSync(join(dir, 'model.safetensors')).equals(repo.files['model.safetensors']!)).toBe(true);
+  });
+
+  it('two concurrent fetches of one repo share one download', async () => {
+    const [a, b] = await Promise.all([fetchModel(ID, opts()), fetchModel(ID, opts())]);
+    expect(a).toBe(b);
+    expect(hub.requests.filter((r) => r.server === 'cdn')).toHaveLength(1);
+    expect(readFileSync(join(a, 'model.safetensors')).equals(repo.files['model.safetensors']!)).toBe(true);
+  });
+
   it('a checksum mismatch fails, and leaves nothing in snapshots or blobs', async () => {
     hub.corrupt.add(modelSha());
     await rejectsWith(fetchModel(ID, opts()), 'ERR_DOWNLOAD', new RegExp(`model\\.safetensors: checksum mismatch: expected sha256 ${modelSha()}`));

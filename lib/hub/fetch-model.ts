@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 
 import { AbortError, HubError, expected } from '../errors.js';
+import { optionsObject } from '../validate.js';
 import { RepoCache } from './cache-layout.js';
 import { type DownloadProgress, downloadBlob } from './download.js';
 import { type RequestContext, isEntryNotFound, throwIfAborted } from './http.js';
@@ -96,8 +97,8 @@ class ModelFetch {
   private checked(commit: string): string {
     const oneOf = this.files.oneOf;
     if (oneOf && !oneOf.some((file) => this.cache.known(commit, file) === 'present')) {
-      const how = this.settings.offline ? ' in the cache (offline mode)' : '';
-      throw new HubError('ERR_NOT_FOUND', `${this.repoId} at revision "${this.settings.revision}" has no tokenizer${how}: expected one of ${oneOf.join(', ')}`);
+      const [code, how] = this.settings.offline ? (['ERR_OFFLINE', ' in the cache (offline mode)'] as const) : (['ERR_NOT_FOUND', ''] as const);
+      throw new HubError(code, `${this.repoId} at revision "${this.settings.revision}" has no tokenizer${how}: expected one of ${oneOf.join(', ')}`);
     }
     return this.cache.snapshotDir(commit);
   }
@@ -160,6 +161,12 @@ async function fetchNamed(repoId: string, options: FetchModelOptions | undefined
   return new ModelFetch(id, settings, FILES[kind], o.signal, o.onProgress).run();
 }
 
+/** An adapter argument as a local folder: as resolveModelSource, at hub.adapterRevision (default 'main'). */
+export async function resolveAdapterSource(pathOrId: string, hub: unknown): Promise<string> {
+  const { adapterRevision, revision: _modelRevision, ...rest } = optionsObject(hub, 'options.hub') as HubOptions;
+  return resolveModelSource(pathOrId, { ...rest, ...(adapterRevision === undefined ? {} : { revision: adapterRevision }), kind: 'adapter' }, 'options.hub');
+}
+
 /**
  * A checkpoint (or adapter) argument as a local folder: an existing path is used as it
  * is; a hub repo id that is not a local path is fetched (see fetchModel). `optionsName`
@@ -171,7 +178,7 @@ export async function resolveModelSource(pathOrId: string, options?: FetchModelO
     return await fetchNamed(pathOrId, options, optionsName);
   } catch (error) {
     // A mistyped local folder lands here too: say both things that were tried.
-    if (!(error instanceof HubError) || (error.code !== 'ERR_NOT_FOUND' && error.code !== 'ERR_UNAUTHORIZED')) throw error;
-    throw new HubError(error.code, `"${pathOrId}" is not a local folder, so it was looked up on the hub: ${error.message}`, { cause: error });
+    if (!(error instanceof HubError)) throw error;
+    throw new HubError(error.code, `"${pathOrId}" is not a local folder, so it was taken as a hub repo id: ${error.message}`, { cause: error });
   }
 }

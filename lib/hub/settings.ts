@@ -21,6 +21,8 @@ export interface HubOptions {
   offline?: boolean;
   /** Ask the hub again even when the cache already holds the revision. Default false. */
   refresh?: boolean;
+  /** Revision of an adapter given as a repo id (options.adapter); `revision` is the model's. Default 'main'. */
+  adapterRevision?: string;
 }
 
 export interface HubSettings {

@@ -18,6 +18,7 @@ const ADAPTER = join(g.checkpoint, '..', 'lora_adapter');
 const ID = 'tiny-org/tiny-distilbert';
 const ADAPTER_ID = 'tiny-org/tiny-adapter';
 const COMMIT = 'c'.repeat(40);
+const ADAPTER_COMMIT = 'd'.repeat(40);
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
 const RUNTIME = { device: 'cpu', precision: 'fp32', threads: 1 } as const;
 const [batchSize, seqLen] = g.shape('padded.input_ids') as [number, number];
@@ -28,7 +29,7 @@ let cacheDir: string;
 const saved = { HF_ENDPOINT: process.env.HF_ENDPOINT, HF_HUB_CACHE: process.env.HF_HUB_CACHE };
 
 beforeEach(async () => {
-  hub = await new FakeHub().add(repoFromDir(ID, g.checkpoint, COMMIT)).add(repoFromDir(ADAPTER_ID, ADAPTER, 'd'.repeat(40))).start();
+  hub = await new FakeHub().add(repoFromDir(ID, g.checkpoint, COMMIT)).add(repoFromDir(ADAPTER_ID, ADAPTER, ADAPTER_COMMIT)).start();
   cacheDir = mkdtempSync(join(tmpdir(), 'lora-node-hub-load-'));
   // As a user would: the endpoint and the cache from the environment.
   process.env.HF_ENDPOINT = hub.endpoint;
@@ -66,7 +67,9 @@ describe('hub repo ids where checkpoint folders are accepted', () => {
 
   it('an adapter given as a repo id is fetched and applied like the local adapter folder', async () => {
     using local = await Classifier.load(g.checkpoint, { ...RUNTIME, adapter: ADAPTER });
-    using fromHub = await Classifier.load(ID, { ...RUNTIME, adapter: ADAPTER_ID });
+    // hub.revision is the model's; the adapter has its own (adapterRevision, default main).
+    using fromHub = await Classifier.load(ID, { ...RUNTIME, adapter: ADAPTER_ID, hub: { revision: COMMIT, adapterRevision: ADAPTER_COMMIT } });
+    expect(existsSync(join(cacheDir, 'models--tiny-org--tiny-adapter', 'snapshots', ADAPTER_COMMIT, 'adapter_config.json'))).toBe(true);
     expect(await fromHub.logits(batch)).toEqual(await local.logits(batch));
     // The adapter changes the logits, so the comparison above says something.
     using base = await Classifier.load(g.checkpoint, RUNTIME);
@@ -105,7 +108,7 @@ describe('hub repo ids where checkpoint folders are accepted', () => {
   it('a missing repo id fails with the hub\'s answer', async () => {
     await expect(Classifier.load('nobody/missing', RUNTIME)).rejects.toMatchObject({
       code: 'ERR_UNAUTHORIZED',
-      message: expect.stringMatching(/^"nobody\/missing" is not a local folder, so it was looked up on the hub: .*HF_TOKEN/),
+      message: expect.stringMatching(/^"nobody\/missing" is not a local folder, so it was taken as a hub repo id: .*HF_TOKEN/),
     });
   });
 });

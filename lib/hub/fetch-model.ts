@@ -8,8 +8,8 @@ import { AbortError, HubError, expected } from '../errors.js';
 import { optionsObject } from '../validate.js';
 import { RepoCache } from './cache-layout.js';
 import { type DownloadProgress, downloadBlob } from './download.js';
-import { type RequestContext, isEntryNotFound, throwIfAborted } from './http.js';
-import { commitOfError, fileMetadata } from './metadata.js';
+import { MissingFileError, type RequestContext, throwIfAborted } from './http.js';
+import { fileMetadata } from './metadata.js';
 import { isCommitHash, isRepoId, validateRepoId } from './repo-id.js';
 import { type HubOptions, type HubSettings, hubSettings } from './settings.js';
 
@@ -113,9 +113,9 @@ class ModelFetch {
       try {
         commit = await this.fetchFile(file, commit);
       } catch (error) {
-        if (!isEntryNotFound(error)) throw error;
+        if (!(error instanceof MissingFileError)) throw error;
         if (required) throw new HubError('ERR_NOT_FOUND', missingRequiredMessage(this.repoId, revision, file), { cause: error });
-        commit ??= commitOfError(error);
+        commit ??= error.commit;
         if (commit) await this.cache.markAbsent(commit, file);
       }
     }

@@ -2,6 +2,7 @@
 // goes to the hub's own host only (never to a CDN it redirects to), and the
 // hub's HTTP errors turned into HubErrors that say what to do.
 import { AbortError, HubError } from '../errors.js';
+import { isCommitHash } from './repo-id.js';
 import type { HubSettings } from './settings.js';
 
 const MAX_REDIRECTS = 10;
@@ -83,9 +84,15 @@ export async function headSameOrigin(url: URL, ctx: RequestContext): Promise<{ r
   throw new HubError('ERR_DOWNLOAD', `more than ${MAX_REDIRECTS} redirects from ${url.href}`);
 }
 
-/** 404: a missing file of a repo that exists (the caller may skip optional files). */
-export function isEntryNotFound(error: unknown): boolean {
-  return error instanceof HubError && error.code === 'ERR_NOT_FOUND' && (error as HubError & { entry?: boolean }).entry === true;
+/** 404 for a file of a repo that exists: the caller may skip optional files. */
+export class MissingFileError extends HubError {
+  constructor(
+    message: string,
+    /** The commit the hub resolved the revision to (X-Repo-Commit of the 404), when it said. */
+    readonly commit: string | undefined,
+  ) {
+    super('ERR_NOT_FOUND', message);
+  }
 }
 
 /** An HTTP error status of the hub as a HubError; `what` names the repo, revision and file. */
@@ -109,8 +116,8 @@ export function httpError(response: Response, what: { repoId: string; revision: 
     if (hubCode === 'RepoNotFound') return new HubError('ERR_NOT_FOUND', `the hub has no repo ${what.repoId}${detail}`);
     if (hubCode === 'RevisionNotFound')
       return new HubError('ERR_NOT_FOUND', `${what.repoId} has no revision "${what.revision}" (branch, tag or commit)${detail}`);
-    const error = new HubError('ERR_NOT_FOUND', `${what.repoId} has no file ${what.file} at revision "${what.revision}" (404)${detail}`);
-    return Object.assign(error, { entry: true });
+    const commit = response.headers.get('x-repo-commit');
+    return new MissingFileError(`${what.repoId} has no file ${what.file} at revision "${what.revision}" (404)${detail}`, commit && isCommitHash(commit) ? commit : undefined);
   }
   return new HubError('ERR_DOWNLOAD', `the hub answered ${status} ${response.statusText} for ${where}${detail}`);
 }

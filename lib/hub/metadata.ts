@@ -38,11 +38,7 @@ export function normalizeEtag(etag: string | null): string | undefined {
 
 export async function fileMetadata(ref: FileRef, ctx: RequestContext): Promise<FileMetadata> {
   const { response, url } = await headSameOrigin(resolveUrl(ctx.settings.endpoint, ref), ctx);
-  if (response.status >= 400) {
-    const error = httpError(response, ref, ctx);
-    const commit = response.headers.get('x-repo-commit');
-    throw commit && isCommitHash(commit) ? Object.assign(error, { commit }) : error;
-  }
+  if (response.status >= 400) throw httpError(response, ref, ctx);
   const h = response.headers;
   const commit = h.get('x-repo-commit');
   const etag = normalizeEtag(h.get('x-linked-etag') ?? h.get('etag'));
@@ -57,9 +53,4 @@ export async function fileMetadata(ref: FileRef, ctx: RequestContext): Promise<F
   if (!Number.isSafeInteger(size) || size < 0)
     throw new HubError('ERR_DOWNLOAD', `${source} sent no valid size (X-Linked-Size or Content-Length) for ${ref.file} of ${ref.repoId}`);
   return { commit, etag, size, location: redirectTarget(response, url) ?? url };
-}
-
-/** The commit hash a 404 answer carried (the hub sends X-Repo-Commit when only the file is missing). */
-export function commitOfError(error: unknown): string | undefined {
-  return (error as { commit?: string }).commit;
 }

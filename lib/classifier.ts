@@ -4,6 +4,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { DisposedError, FormatError, LoraNodeError, expected, fromNativeError } from './errors.js';
+import { resolveModelSource } from './hub/fetch-model.js';
+import type { HubOptions } from './hub/settings.js';
 import { openModel } from './native/open-model.js';
 import type { ModelQuantizationOptions } from './quantizer.js';
 import type { NativeModelHandle, NativeModelInfo } from './native/types.js';
@@ -27,6 +29,8 @@ export interface ClassifierOptions {
   adapter?: string;
   /** Hold the transformer-block linears in 4 bits (a 4-bit checkpoint is read as 4-bit anyway). */
   quantization?: ModelQuantizationOptions;
+  /** For a hub repo id (checkpoint or adapter): revision, cacheDir, token, offline... Default: the HF_* variables. */
+  hub?: HubOptions;
 }
 
 export interface PredictOptions {
@@ -80,8 +84,8 @@ export class Classifier implements Disposable {
 
   /** Loads an HF checkpoint folder (config.json, model.safetensors, tokenizer.json or vocab.txt). */
   static async load(checkpointDir: string, options?: ClassifierOptions): Promise<Classifier> {
-    const dir = nonEmptyString(checkpointDir, 'checkpointDir');
     const o = optionsObject(options, 'options');
+    const dir = await resolveModelSource(nonEmptyString(checkpointDir, 'checkpointDir'), o.hub as HubOptions | undefined, 'options.hub');
     const maxLength = o.maxLength === undefined ? undefined : positiveInteger(o.maxLength, 'options.maxLength');
     const { handle, metadata } = await openModel(dir, {
       device: o.device,
@@ -89,6 +93,7 @@ export class Classifier implements Disposable {
       threads: o.threads,
       adapter: o.adapter,
       quantization: o.quantization,
+      hub: o.hub,
     });
     const thresholds = metadata?.thresholds;
     const positions = handle.info().maxPositionEmbeddings;

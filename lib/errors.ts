@@ -16,7 +16,11 @@ export type ErrorCode =
   | 'ERR_ABORTED'
   | 'ERR_LIBTORCH_NOT_FOUND'
   | 'ERR_ADDON_LOAD'
-  | 'ERR_NATIVE';
+  | 'ERR_NATIVE'
+  | 'ERR_DOWNLOAD'
+  | 'ERR_NOT_FOUND'
+  | 'ERR_UNAUTHORIZED'
+  | 'ERR_OFFLINE';
 
 export class LoraNodeError extends Error {
   readonly code: ErrorCode;
@@ -53,6 +57,14 @@ export class AbortError extends LoraNodeError {
 
 /** The native addon or libtorch could not be found or loaded. */
 export class AddonLoadError extends LoraNodeError {}
+
+/**
+ * The Hugging Face hub (or the local cache of it) could not provide a model:
+ * ERR_DOWNLOAD (network, HTTP or checksum failure), ERR_NOT_FOUND (no such repo,
+ * revision or file), ERR_UNAUTHORIZED (401/403: private or gated, set HF_TOKEN),
+ * ERR_OFFLINE (offline mode and the cache lacks something).
+ */
+export class HubError extends LoraNodeError {}
 
 const FORMAT_CODES = new Set<ErrorCode>([
   'ERR_SAFETENSORS_HEADER',

@@ -18,6 +18,8 @@ export type { Example, Label, LoadExamplesOptions } from './data/examples.js';
 export * from './metrics/index.js';
 export { readSafetensors, writeSafetensors } from './safetensors.js';
 export type { SafetensorsContents, StoredTensor, SafetensorsDtype, TensorData } from './safetensors.js';
+export { fetchModel, resolveModelSource } from './hub/fetch-model.js';
+export type { FetchModelOptions, HubOptions, DownloadProgress } from './hub/fetch-model.js';
 export { runtimeReport } from './runtime.js';
 export type { RuntimeReport } from './runtime.js';
 export {
@@ -27,5 +29,6 @@ export {
   DisposedError,
   AbortError,
   AddonLoadError,
+  HubError,
 } from './errors.js';
 export type { ErrorCode } from './errors.js';

@@ -5,11 +5,13 @@ import { DisposedError, expected, fromNativeError } from './errors.js';
 import type { LoraOptions, ResolvedLora } from './lora/options.js';
 import { type SaveContext, writeAdapter, writeMerged } from './lora/save.js';
 import type { FourBitConfig } from './hf-config.js';
+import { resolveModelSource } from './hub/fetch-model.js';
+import type { HubOptions } from './hub/settings.js';
 import { openModel } from './native/open-model.js';
 import type { ModelQuantizationOptions } from './quantizer.js';
 import type { NativeForwardOptions, NativeModelHandle, NativeModelInfo } from './native/types.js';
 import { type Task, taskFromConfig } from './task.js';
-import { optionsObject } from './validate.js';
+import { nonEmptyString, optionsObject } from './validate.js';
 
 export interface ModelOptions {
   device?: 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
@@ -23,6 +25,8 @@ export interface ModelOptions {
   seed?: number;
   /** QLoRA: hold the transformer-block linears in 4 bits ({ type: 'nf4', blockSize: 64, doubleQuant: true }). */
   quantization?: ModelQuantizationOptions;
+  /** For a hub repo id (checkpoint or adapter): revision, cacheDir, token, offline... Default: the HF_* variables. */
+  hub?: HubOptions;
 }
 
 export interface ForwardOptions {
@@ -51,6 +55,8 @@ export class Model implements Disposable {
     handle: NativeModelHandle,
     lora: ResolvedLora | undefined,
     private readonly quantization?: FourBitConfig,
+    /** The hub repo id the checkpoint came from (base_model_name_or_path of saved adapters). */
+    private readonly repoId?: string,
   ) {
     this.handle = handle;
     this.lora = lora;
@@ -61,8 +67,9 @@ export class Model implements Disposable {
 
   static async load(checkpointDir: string, options?: ModelOptions): Promise<Model> {
     const o = optionsObject(options, 'options');
-    const opened = await openModel(checkpointDir, o);
-    return new Model(checkpointDir, opened.handle, opened.lora, opened.quantization);
+    const dir = await resolveModelSource(nonEmptyString(checkpointDir, 'checkpointDir'), o.hub as HubOptions | undefined, 'options.hub');
+    const opened = await openModel(dir, o);
+    return new Model(dir, opened.handle, opened.lora, opened.quantization, dir === checkpointDir ? undefined : checkpointDir);
   }
 
   async forward(batch: TokenBatch, options?: ForwardOptions): Promise<{ logits: Float32Array; loss?: number }> {
@@ -116,6 +123,7 @@ export class Model implements Disposable {
   private saveContext(handle: NativeModelHandle): SaveContext {
     const ctx: SaveContext = { handle, checkpointDir: this.checkpointDir, labels: this.labels, task: this.task, metadata: {} };
     if (this.quantization) ctx.quantization = this.quantization;
+    if (this.repoId) ctx.baseModelName = this.repoId;
     return ctx;
   }
 

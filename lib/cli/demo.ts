@@ -13,6 +13,7 @@ import { packageRoot } from '../native/package-root.js';
 import type { TrainerOptions } from '../trainer/options.js';
 import { Trainer } from '../trainer/trainer.js';
 import { runtimeOptions } from './args.js';
+import { prefetchSources } from './download.js';
 import { createReporter, progressMode } from './progress.js';
 import { INTERRUPTED_EXIT, interruptedMessage, trainWithProgress } from './run-training.js';
 import { printResult } from './train.js';
@@ -59,6 +60,7 @@ export async function runDemo(args: string[]): Promise<number> {
     console.log('  For a useful classifier pass --model DIR with a pretrained DistilBERT (e.g. distilbert-base-uncased).');
   } else {
     console.log(`base model: ${model}`);
+    await prefetchSources({ model });
   }
 
   // A random base needs a large learning rate; a pretrained one a gentler one.

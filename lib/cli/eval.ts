@@ -8,6 +8,7 @@ import { FormatError } from '../errors.js';
 import { type Report, classificationReport, multiLabelReport, regressionReport } from '../metrics/index.js';
 import type { Prediction } from '../task.js';
 import { DATA_OPTIONS, RUNTIME_OPTIONS, integerFlag, requireFlag, runtimeOptions } from './args.js';
+import { prefetchSources } from './download.js';
 import { readExamples } from './data.js';
 import { formatReport } from './report.js';
 
@@ -15,11 +16,12 @@ const OPTIONS = { ...RUNTIME_OPTIONS, ...DATA_OPTIONS, model: { type: 'string' }
 
 export async function runEval(args: string[]): Promise<number> {
   const { values: flags } = parseArgs({ args, options: OPTIONS });
-  const model = requireFlag(flags.model, 'model', 'DIR (a Hugging Face checkpoint folder)');
+  const model = requireFlag(flags.model, 'model', 'DIR (a Hugging Face checkpoint folder or hub repo id)');
   const data = requireFlag(flags.data, 'data', 'FILE (labelled examples, .csv or .jsonl)');
   const batchSize = integerFlag(flags['batch-size'], 'batch-size') ?? 32;
   const options = runtimeOptions(flags);
   if (flags.adapter) options.adapter = flags.adapter;
+  await prefetchSources(flags);
 
   const started = performance.now();
   using classifier = await Classifier.load(model, options);

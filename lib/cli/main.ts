@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-// lora-node command line: train, eval, predict, demo, quantize, doctor, build.
+// lora-node command line: train, eval, predict, demo, quantize, download, doctor, build.
 import { parseArgs } from 'node:util';
 
 import { LoraNodeError } from '../errors.js';
 import { runBuild } from './build.js';
 import { runDemo } from './demo.js';
 import { runDoctor } from './doctor.js';
+import { runDownload } from './download.js';
 import { runEval } from './eval.js';
 import { runPredict } from './predict.js';
 import { runQuantize } from './quantize.js';
@@ -58,6 +59,14 @@ Commands:
       --model DIR        full-precision checkpoint              --out DIR  where to write the 4-bit one
       --type T           nf4 | fp4 (default nf4)                --block-size N (default 64)
       --no-double-quant  keep the block absmax in float32       --skip M   linears kept in full precision (comma-separated)
+  download REPO_ID     Download a checkpoint from the Hugging Face hub into its cache; prints the folder
+      --revision REV     branch, tag or commit                  (default main)
+      --cache-dir DIR    (default HF_HUB_CACHE, HF_HOME/hub or ~/.cache/huggingface/hub)
+      --adapter          a PEFT LoRA adapter repo (adapter_config.json, adapter_model.safetensors)
+      --offline          use the cache only (also HF_HUB_OFFLINE=1)
+      --refresh          ask the hub again even when the cache holds the revision
+      HF_ENDPOINT sets the hub's address, HF_TOKEN the token for private or gated repos.
+      Everywhere DIR is a checkpoint or adapter folder, a hub repo id works too.
 
   doctor [--json]      Show libtorch, CUDA, BLAS, threads, precision and addon path
   build [--cuda]       Rebuild the native addon from source
@@ -71,6 +80,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number> | number> = {
   eval: runEval,
   predict: runPredict,
   quantize: runQuantize,
+  download: runDownload,
   doctor: (args) => runDoctor(parseArgs({ args, options: { json: { type: 'boolean' } } }).values.json ?? false),
   build: (args) => runBuild(parseArgs({ args, options: { cuda: { type: 'boolean' } } }).values.cuda ?? false),
 };

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { Classifier } from '../classifier.js';
 import { ArgumentError } from '../errors.js';
 import { RUNTIME_OPTIONS, integerFlag, requireFlag, runtimeOptions } from './args.js';
+import { prefetchSources } from './download.js';
 
 const OPTIONS = { ...RUNTIME_OPTIONS, model: { type: 'string' }, adapter: { type: 'string' }, file: { type: 'string' } } as const;
 
@@ -16,12 +17,13 @@ function readTexts(file: string | undefined, positionals: string[]): string[] {
 
 export async function runPredict(args: string[]): Promise<number> {
   const { values: flags, positionals } = parseArgs({ args, options: OPTIONS, allowPositionals: true });
-  const model = requireFlag(flags.model, 'model', 'DIR (a Hugging Face checkpoint folder)');
+  const model = requireFlag(flags.model, 'model', 'DIR (a Hugging Face checkpoint folder or hub repo id)');
   const texts = readTexts(flags.file, positionals);
   if (texts.length === 0) throw new ArgumentError('Expected texts to classify (arguments or --file) but received none');
   const options = runtimeOptions(flags);
   if (flags.adapter) options.adapter = flags.adapter;
   const batchSize = integerFlag(flags['batch-size'], 'batch-size');
+  await prefetchSources(flags);
 
   const started = performance.now();
   using classifier = await Classifier.load(model, options);

@@ -10,6 +10,7 @@ import type { TrainerOptions } from '../trainer/options.js';
 import { type TrainResult, Trainer } from '../trainer/trainer.js';
 import { DATA_OPTIONS, RUNTIME_OPTIONS, choiceFlag, integerFlag, numberFlag, requireFlag, runtimeOptions } from './args.js';
 import { readExamples } from './data.js';
+import { prefetchSources } from './download.js';
 import { createReporter, progressMode } from './progress.js';
 import { formatReport } from './report.js';
 import { INTERRUPTED_EXIT, interruptedMessage, trainWithProgress } from './run-training.js';
@@ -42,10 +43,11 @@ type Flags = ReturnType<typeof parseFlags>;
 
 export async function runTrain(args: string[]): Promise<number> {
   const flags = parseFlags(args);
-  const model = requireFlag(flags.model, 'model', 'DIR (a Hugging Face DistilBERT checkpoint folder)');
+  const model = requireFlag(flags.model, 'model', 'DIR (a Hugging Face DistilBERT checkpoint folder or hub repo id)');
   const data = requireFlag(flags.data, 'data', 'FILE (training examples, .csv or .jsonl)');
   const out = requireFlag(flags.out, 'out', 'DIR (where to save the adapter)');
   const options = trainerOptions(flags, model);
+  await prefetchSources({ model, json: flags.json });
 
   const started = performance.now();
   const { train, evalExamples, task } = await readData(flags, options.task);

@@ -25,6 +25,8 @@ export async function writeAtomic(path: string, text: string): Promise<void> {
 export interface SaveContext {
   handle: NativeModelHandle;
   checkpointDir: string;
+  /** base_model_name_or_path of a saved adapter (a hub repo id); default: checkpointDir's folder name. */
+  baseModelName?: string;
   labels: readonly string[];
   task: Task;
   metadata: Omit<LoraNodeMetadata, 'format' | 'labels' | 'task'>;
@@ -35,7 +37,7 @@ export interface SaveContext {
 export async function writeAdapter(ctx: SaveContext, lora: ResolvedLora, dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   await ctx.handle.saveTrainable(join(dir, ADAPTER_WEIGHTS), { format: 'pt' });
-  await writeAtomic(join(dir, ADAPTER_CONFIG), adapterConfigJson(lora, basename(ctx.checkpointDir)));
+  await writeAtomic(join(dir, ADAPTER_CONFIG), adapterConfigJson(lora, ctx.baseModelName ?? basename(ctx.checkpointDir)));
   await writeAtomic(join(dir, METADATA_FILE), metadataJson({ format: 1, labels: [...ctx.labels], task: ctx.task, ...ctx.metadata }));
 }
 

@@ -8,6 +8,7 @@ import { ADAPTER_WEIGHTS, readAdapterConfig } from '../lora/adapter-config.js';
 import { type LoraOptions, type ResolvedLora, loraSpec, resolveLoraOptions } from '../lora/options.js';
 import { modelQuantization } from '../quantizer.js';
 import { deviceOption, nonEmptyString, nonNegativeInteger, oneOf, optionsObject, positiveInteger } from '../validate.js';
+import { resolveAdapterSource } from '../hub/fetch-model.js';
 import { loadAddon } from './loader.js';
 import type { NativeLoadOptions, NativeModelHandle } from './types.js';
 import { type FourBitConfig, problemTypeOf } from '../hf-config.js';
@@ -33,6 +34,8 @@ export interface OpenModelOptions {
   initMissingHead?: boolean;
   /** QLoRA: hold the transformer-block linears in 4 bits ({ type, blockSize, doubleQuant }). */
   quantization?: unknown;
+  /** Hub settings for an adapter given as a repo id. */
+  hub?: unknown;
 }
 
 export interface OpenedModel {
@@ -51,7 +54,7 @@ export async function openModel(checkpointDir: unknown, o: OpenModelOptions): Pr
   const precision = oneOf(o.precision, PRECISIONS, 'options.precision', 'auto');
   const threads = positiveInteger(o.threads, 'options.threads', availableParallelism());
   const seed = nonNegativeInteger(o.seed, 'options.seed', 42);
-  const adapter = o.adapter === undefined ? undefined : nonEmptyString(o.adapter, 'options.adapter');
+  const adapter = o.adapter === undefined ? undefined : await resolveAdapterSource(nonEmptyString(o.adapter, 'options.adapter'), o.hub);
   if (adapter !== undefined && o.lora !== undefined)
     throw new ArgumentError('Expected either options.adapter or options.lora, not both');
   const fresh = o.lora === undefined || o.lora === false ? undefined : resolveLoraOptions(o.lora);

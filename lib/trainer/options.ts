@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { ArgumentError, expected } from '../errors.js';
 import type { LoraOptions } from '../lora/options.js';
 import { type ModelQuantizationOptions, modelQuantization } from '../quantizer.js';
+import type { HubOptions } from '../hub/settings.js';
 import { METRIC_NAMES, type MetricName } from '../metrics/index.js';
 import type { Task } from '../task.js';
 import { deviceOption, isPlainObject, nonEmptyString, nonNegativeInteger, oneOf, optionsObject, positiveInteger } from '../validate.js';
@@ -39,6 +40,8 @@ export interface TrainerOptions {
   checkpoints?: { dir: string; every?: 'epoch' | number; keep?: number };
   /** QLoRA: hold the frozen transformer-block linears in 4 bits ({ type: 'nf4', blockSize: 64, doubleQuant: true }). */
   quantization?: ModelQuantizationOptions;
+  /** For a hub repo id in `model`: revision, cacheDir, token, offline... Default: the HF_* variables. */
+  hub?: HubOptions;
 }
 
 export interface ResolvedTrainerOptions {
@@ -65,6 +68,7 @@ export interface ResolvedTrainerOptions {
   earlyStopping: { patience: number; metric: MetricName | undefined; minDelta: number } | undefined;
   checkpoints: { dir: string; every: 'epoch' | number; keep: number } | undefined;
   quantization: ModelQuantizationOptions | undefined;
+  hub: HubOptions | undefined;
 }
 
 function nonNegativeNumber(value: unknown, name: string, fallback: number): number {
@@ -135,6 +139,7 @@ export function resolveTrainerOptions(options: unknown): ResolvedTrainerOptions 
       minDelta: nonNegativeNumber(early.minDelta, 'options.earlyStopping.minDelta', 0),
     },
     quantization: o.quantization === undefined ? undefined : modelQuantization(o.quantization, 'options.quantization'),
+    hub: o.hub === undefined ? undefined : (optionsObject(o.hub, 'options.hub') as HubOptions),
     checkpoints: checkpoints && {
       dir: nonEmptyString(checkpoints.dir, 'options.checkpoints.dir'),
       every: every(checkpoints.every, 'options.checkpoints.every'),

@@ -16,6 +16,7 @@ import type { ResolvedLora } from '../lora/options.js';
 import { type SaveContext, writeAdapter, writeAtomic, writeMerged } from '../lora/save.js';
 import { type MetricName, type Report, higherIsBetter, metricValue, tuneThresholds } from '../metrics/index.js';
 import { loadAddon } from '../native/loader.js';
+import { resolveModelSource } from '../hub/fetch-model.js';
 import { openModel } from '../native/open-model.js';
 import type { NativeModelHandle, NativeStepReport, NativeTrainerHandle } from '../native/types.js';
 import type { Task } from '../task.js';
@@ -90,6 +91,8 @@ export class Trainer extends EventEmitter {
   private lora: ResolvedLora | undefined;
   private quantization: FourBitConfig | undefined;
   private trained: { labels: string[]; task: Task; thresholds?: number[] } | undefined;
+  /** options.model as a local folder (a hub repo id is fetched into the cache). */
+  private modelDir: string | undefined;
   private running = false;
   private disposed = false;
 
@@ -137,7 +140,8 @@ export class Trainer extends EventEmitter {
     const { labels, task, thresholds } = this.trained;
     const ctx: SaveContext = {
       handle: this.handle,
-      checkpointDir: this.options.model,
+      checkpointDir: this.modelDir ?? this.options.model,
+      ...(this.modelDir !== this.options.model ? { baseModelName: this.options.model } : {}),
       labels,
       task,
       metadata: { maxLength: this.options.maxLength, baseModel: this.options.model, ...(thresholds ? { thresholds } : {}) },
@@ -156,13 +160,14 @@ export class Trainer extends EventEmitter {
     const labels = o.labels ?? labelSpace(examples, task);
     if ((task === 'binary' || task === 'multi-class') && labels.length < 2)
       throw new LoraNodeError('ERR_DATA', `trainExamples: a ${task} task needs at least 2 labels but the data has only ${JSON.stringify(labels)}`);
-    const tokenizer = await TextTokenizer.fromDirectory(o.model, { maxLength: o.maxLength });
+    const modelDir = (this.modelDir = await resolveModelSource(o.model, o.hub, 'options.hub'));
+    const tokenizer = await TextTokenizer.fromDirectory(modelDir, { maxLength: o.maxLength });
     const train = prepareData(examples, labels, task, tokenizer, o.maxLength);
     const held = evalExamples && prepareData(evalExamples, labels, task, tokenizer, o.maxLength);
 
     this.handle?.dispose();
     this.handle = undefined;
-    const opened = await openModel(o.model, {
+    const opened = await openModel(modelDir, {
       device: o.device,
       precision: o.precision,
       threads: o.threads,

@@ -29,11 +29,13 @@ std::string parameter_name(const std::string& key) {
   return name;
 }
 
-at::Tensor checked(const SafetensorsFile& file, const std::string& key, std::vector<int64_t> shape, const std::string& what) {
+at::Tensor checked(const SafetensorsFile& file, const std::string& key, std::vector<int64_t> shape, const std::string& what,
+                   bool base_hint = true) {
   at::Tensor t = file.tensor(key);
   if (!t.sizes().equals(shape))
     fail(code::kShape, file.path() + ": \"" + key + "\" has shape " + shape_text(t.sizes()) + " but " + what +
-                           " expects " + shape_text(shape) + " (was the adapter trained on another base model?)");
+                           " expects " + shape_text(shape) +
+                           (base_hint ? " (was the adapter trained on another base model?)" : ""));
   return t.to(at::kFloat);
 }
 
@@ -80,6 +82,7 @@ std::shared_ptr<const LoadedAdapter> MultiAdapterModel::read_adapter(const Adapt
   const c10::Device device = base.device_;
   std::map<std::string, std::pair<std::string, std::string>> lora_keys;  // module -> (A key, B key)
   bool saved_pre = false, saved_classifier = false;
+  std::pair<std::string, std::string> classifier_keys;  // weight, bias
   for (const auto& entry : file->entries()) {
     const std::string& key = entry.name;
     const std::string name = parameter_name(key);
@@ -87,6 +90,9 @@ std::shared_ptr<const LoadedAdapter> MultiAdapterModel::read_adapter(const Adapt
     for (const char* part : {".lora_A.weight", ".lora_B.weight"}) {
       if (!ends_with(name, part)) continue;
       const std::string module = name.substr(0, name.size() - std::string(part).size());
+      if (!block_linears_.count(module) && module != "pre_classifier" && module != "classifier")
+        fail(code::kShape, path + ": \"" + key + "\" adapts " + module +
+                               ", which the base model does not have (was the adapter trained on another base model?)");
       if (!targets.count(module))
         fail(code::kConfig, path + ": \"" + key + "\" adapts " + module + ", which adapter_config.json does not target");
       (std::string(part) == ".lora_A.weight" ? lora_keys[module].first : lora_keys[module].second) = key;
@@ -103,12 +109,7 @@ std::shared_ptr<const LoadedAdapter> MultiAdapterModel::read_adapter(const Adapt
               .to(device);
       saved_pre = true;
     } else if (module == "classifier" && (param == "weight" || param == "bias")) {
-      const int64_t K = source.num_labels;
-      Linear& l = adapter->classifier;
-      (param == "weight" ? l.weight : l.bias) =
-          checked(*file, key, param == "weight" ? std::vector<int64_t>{K, C} : std::vector<int64_t>{K},
-                  "a head with " + std::to_string(K) + " labels")
-              .to(device);
+      (param == "weight" ? classifier_keys.first : classifier_keys.second) = key;  // checked last (see below)
       saved_classifier = true;
     } else if (block_linears_.count(module) && param == "bias") {
       const Linear& l = *base.linears_.at(module);
@@ -119,6 +120,16 @@ std::shared_ptr<const LoadedAdapter> MultiAdapterModel::read_adapter(const Adapt
                               "the head (pre_classifier, classifier)");
     }
   }
+  // The classifier last: a tensor of another base (dim) is reported as that, before
+  // a label count that differs from the head's rows.
+  const int64_t K = source.num_labels;
+  const std::string labels_need = "a head for the adapter's " + std::to_string(K) + " labels (lora-node.json, else the base's config.json)";
+  if (!classifier_keys.first.empty()) {
+    at::Tensor w = file->tensor(classifier_keys.first);
+    if (w.dim() == 2 && w.size(1) != C) checked(*file, classifier_keys.first, {w.size(0), C}, "the base model");
+    adapter->classifier.weight = checked(*file, classifier_keys.first, {K, C}, labels_need, false).to(device);
+  }
+  if (!classifier_keys.second.empty()) adapter->classifier.bias = checked(*file, classifier_keys.second, {K}, labels_need, false).to(device);
   if (saved_pre != saved_classifier || !saved_pre) {
     if (!base.head_notice().empty())
       fail(code::kConfig, path + ": the adapter saves no complete head (modules_to_save: pre_classifier and classifier) "
@@ -138,8 +149,8 @@ std::shared_ptr<const LoadedAdapter> MultiAdapterModel::read_adapter(const Adapt
                                               : nullptr;
     const Linear& l = head ? *head : *base.linears_.at(module);
     LoraAdapter lora;
-    lora.A = checked(*file, keys.first, {m->r, l.in_features()}, "rank " + std::to_string(m->r) + " on " + module).to(device);
-    lora.B = checked(*file, keys.second, {l.out_features(), m->r}, "rank " + std::to_string(m->r) + " on " + module).to(device);
+    lora.A = checked(*file, keys.first, {m->r, l.in_features()}, "rank " + std::to_string(m->r) + " on the base's " + module).to(device);
+    lora.B = checked(*file, keys.second, {l.out_features(), m->r}, "rank " + std::to_string(m->r) + " on the base's " + module).to(device);
     lora.scale = lora_scale(m->alpha, m->r, source.spec.use_rslora);
     adapter->bytes += bytes_of(lora.A) + bytes_of(lora.B);
     if (head) head->lora = std::make_shared<LoraAdapter>(lora);

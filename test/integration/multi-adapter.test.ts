@@ -1,6 +1,7 @@
 // One base, many adapters: each adapter's results from the shared, stacked
 // pass equal those of a Classifier carrying that adapter alone; adapters come
 // and go while predictions run; bad adapters give coded errors.
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -228,5 +229,36 @@ describe('errors', () => {
     await rejectsWith(Classifier.load(BASE, { ...fp32, adapters: { a: join(root, 'nope') } }), 'ERR_CONFIG', /adapter_config\.json/);
     await rejectsWith(multi.addAdapter('', dirs.spam!), 'ERR_INVALID_ARGUMENT', /non-empty string for name/);
     expect(caught(() => multi.removeAdapter(3 as never)).code).toBe('ERR_INVALID_ARGUMENT');
+  });
+});
+
+describe('lora-node predict --adapter NAME=DIR (dist/, built by npm test)', () => {
+  const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
+  const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
+
+  it('prints one record per text with every adapter, equal to the library', async () => {
+    const texts = TEXTS.slice(0, 3);
+    const result = run('predict', '--model', BASE, '--device', 'cpu', '--precision', 'fp32', '--json', '--adapter', `fraud=${dirs.fraud}`, '--adapter', `spam=${dirs.spam}`, ...texts);
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    const lines = result.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    using multi = await Classifier.load(BASE, { ...fp32, adapters: { fraud: dirs.fraud!, spam: dirs.spam! } });
+    const expected = await multi.predict(texts);
+    lines.forEach((line, i) => {
+      expect(line.text).toBe(texts[i]);
+      expect(Object.keys(line.predictions)).toEqual(['fraud', 'spam']);
+      for (const name of ['fraud', 'spam']) {
+        expect(line.predictions[name].label).toBe(expected[i]![name]!.label);
+        expect(line.predictions[name].score).toBeCloseTo(expected[i]![name]!.score, 6);
+      }
+    });
+  });
+
+  it('rejects a mix of named and plain adapters, and a name given twice', () => {
+    const mixed = run('predict', '--model', BASE, '--adapter', `a=${dirs.spam}`, '--adapter', dirs.spam!, 'x');
+    expect(mixed.status).toBe(1);
+    expect(mixed.stderr).toMatch(/Expected --adapter NAME=DIR for each of several adapters but received ".*spam" \[ERR_INVALID_ARGUMENT\]/);
+    const twice = run('predict', '--model', BASE, '--adapter', `a=${dirs.spam}`, '--adapter', `a=${dirs.fraud}`, 'x');
+    expect(twice.stderr).toMatch(/Expected each --adapter name once but received "a" twice/);
   });
 });

@@ -2,7 +2,7 @@
 // pass equal those of a Classifier carrying that adapter alone; adapters come
 // and go while predictions run; bad adapters give coded errors.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -106,6 +106,16 @@ describe('MultiAdapterClassifier', () => {
     const bytes = partial.adapterBytes();
     // spam: r 2 on out_lin [32,32] and lin1 [64,32], plus its head (32·32 + 32 + 2·32 + 2) in fp32.
     expect(bytes.spam).toBe(4 * (2 * 32 + 32 * 2 + 2 * 32 + 64 * 2 + 32 * 32 + 32 + 2 * 32 + 2));
+  });
+
+  it('matches single-adapter Classifiers on a 4-bit (QLoRA) base', async () => {
+    const quantization = { type: 'nf4', blockSize: 32 } as const;
+    using q = await Classifier.load(BASE, { ...fp32, quantization, adapters: { fraud: dirs.fraud!, score: dirs.score! } });
+    const logits = await q.logits(q.encode(TEXTS));
+    for (const name of ['fraud', 'score']) {
+      using single = await Classifier.load(BASE, { ...fp32, quantization, adapter: dirs[name] });
+      expect(maxAbsDiff(logits[name]!, await single.logits(single.encode(TEXTS))), name).toBeLessThanOrEqual(1e-5);
+    }
   });
 
   it('matches single-adapter Classifiers in bf16 too (looser: bf16 rounding)', async () => {
@@ -221,6 +231,18 @@ describe('errors', () => {
   it('no head of its own, and labels the base head cannot give', async () => {
     const headless = await writeRandomAdapter(join(root, 'headless'), BASE, { labels: ['a', 'b'], saveHead: false, seed: 9 });
     await rejectsWith(multi.addAdapter('headless', headless), 'ERR_SHAPE', /saves no classifier and the base model's has 3 outputs, not the adapter's 2 labels/);
+  });
+
+  it('warns when the adapter names another base folder (shapes decide, names only warn)', async () => {
+    const dir = await writeRandomAdapter(join(root, 'renamed'), BASE, { labels: ['a', 'b'], seed: 10 });
+    const file = join(dir, 'adapter_config.json');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('"base_model_name_or_path": "checkpoint"', '"base_model_name_or_path": "models/other-base"'));
+    const warned = new Promise<Error>((resolve) => process.once('warning', resolve));
+    await multi.addAdapter('renamed', dir);
+    const warning = (await warned) as Error & { code?: string };
+    expect(warning.code).toBe('LORA_NODE_ADAPTER_BASE');
+    expect(warning.message).toMatch(/was trained on "models\/other-base"/);
+    multi.removeAdapter('renamed');
   });
 
   it('bad options and names', async () => {

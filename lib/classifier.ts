@@ -11,7 +11,8 @@ import type { ModelQuantizationOptions } from './quantizer.js';
 import type { NativeModelHandle, NativeModelInfo } from './native/types.js';
 import { type Prediction, type Task, predictionFromLogits, taskFromConfig } from './task.js';
 import { type EncodedBatch, TextTokenizer } from './tokenizer.js';
-import { nonEmptyString, optionsObject, positiveInteger, textList } from './validate.js';
+import { isPlainObject, nonEmptyString, optionsObject, positiveInteger, textList } from './validate.js';
+import { MultiAdapterClassifier, type MultiAdapterClassifierOptions } from './multi-classifier.js';
 
 export type Device = 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
 export type Precision = 'auto' | 'fp32' | 'bf16' | 'fp16';
@@ -83,7 +84,16 @@ export class Classifier implements Disposable {
   }
 
   /** Loads an HF checkpoint folder (config.json, model.safetensors, tokenizer.json or vocab.txt). */
-  static async load(checkpointDir: string, options?: ClassifierOptions): Promise<Classifier> {
+  // --- one base, many adapters: options.adapters gives a MultiAdapterClassifier (lib/multi-classifier.ts) ---
+  static load(checkpointDir: string, options: MultiAdapterClassifierOptions): Promise<MultiAdapterClassifier>;
+  static load(checkpointDir: string, options?: ClassifierOptions): Promise<Classifier>;
+  static async load(
+    checkpointDir: string,
+    options?: ClassifierOptions | MultiAdapterClassifierOptions,
+  ): Promise<Classifier | MultiAdapterClassifier> {
+    if (isPlainObject(options) && 'adapters' in options && options.adapters !== undefined)
+      return MultiAdapterClassifier.load(checkpointDir, options as unknown as MultiAdapterClassifierOptions);
+    // --- end one base, many adapters ---
     const o = optionsObject(options, 'options');
     const dir = await resolveModelSource(nonEmptyString(checkpointDir, 'checkpointDir'), o.hub as HubOptions | undefined, 'options.hub');
     const maxLength = o.maxLength === undefined ? undefined : positiveInteger(o.maxLength, 'options.maxLength');

@@ -1,6 +1,8 @@
 // lora-node: fine-tune and run transformer encoders for text classification on libtorch.
 export { Classifier } from './classifier.js';
 export type { ClassifierOptions, PredictOptions, TokenBatch, Device, Precision } from './classifier.js';
+export { MultiAdapterClassifier } from './multi-classifier.js';
+export type { MultiAdapterClassifierOptions, MultiPrediction, AdapterInfo } from './multi-classifier.js';
 export type { Prediction, Task } from './task.js';
 export { Model } from './model.js';
 export { Quantizer, type Packed4bit, type Packed4bitInput, type QuantizerOptions, type ModelQuantizationOptions, type QuantizeOptions, type DequantizeOptions, type QuantType, type QuantDtype } from './quantizer.js';

@@ -59,9 +59,10 @@ export async function runDownload(args: string[]): Promise<number> {
  * --model / --adapter given as hub repo ids: download them first with a progress bar, so
  * the library's own lookup (Classifier.load, Trainer) then finds them in the cache.
  */
-export async function prefetchSources(flags: { model?: string | undefined; adapter?: string | undefined; json?: boolean | undefined }): Promise<void> {
-  for (const kind of ['model', 'adapter'] as const) {
-    const pathOrId = flags[kind];
-    if (pathOrId !== undefined && !existsSync(pathOrId) && isRepoId(pathOrId)) await fetchReporting(pathOrId, { kind }, flags.json);
-  }
+export async function prefetchSources(flags: { model?: string | undefined; adapter?: string | readonly string[] | undefined; json?: boolean | undefined }): Promise<void> {
+  // Several adapters come as NAME=DIR (predict); the part after "=" is the folder or repo id.
+  const adapters = (typeof flags.adapter === 'string' ? [flags.adapter] : (flags.adapter ?? [])).map((a) => a.replace(/^[^=/\\]+=/, ''));
+  const sources = [...(flags.model === undefined ? [] : [{ pathOrId: flags.model, kind: 'model' as const }]), ...adapters.map((pathOrId) => ({ pathOrId, kind: 'adapter' as const }))];
+  for (const { pathOrId, kind } of sources)
+    if (!existsSync(pathOrId) && isRepoId(pathOrId)) await fetchReporting(pathOrId, { kind }, flags.json);
 }

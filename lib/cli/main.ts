@@ -44,6 +44,7 @@ Commands:
   predict [texts...]   Classify texts
       --model DIR        checkpoint folder (config.json, model.safetensors, tokenizer.json or vocab.txt)
       --adapter DIR      a PEFT LoRA adapter folder to apply
+      --adapter NAME=DIR repeatable: several adapters on one base, run together
       --file PATH        read texts from a file, one per line ("-" for stdin)
 
   Options of demo, train, eval and predict:

@@ -120,6 +120,34 @@ export interface NativeModelHandle {
   dispose(): void;
 }
 
+// --- one base, many adapters ---
+
+/** One adapter to read against the shared base. */
+export interface NativeAdapterSource {
+  name: string;
+  /** adapter_model.safetensors */
+  weightsPath: string;
+  spec: NativeLoraSpec;
+  /** Labels the caller has for it: its head must have as many outputs. */
+  numLabels: number;
+  /** Opaque to the addon; handed back by snapshot(). */
+  metadata: string;
+}
+
+export interface NativeMultiModelHandle {
+  info(): { layers: number; sharedLayers: number; adapters: { name: string; bytes: number }[] };
+  /** Reads the adapter on the pool, then adds it (ERR_INVALID_ARGUMENT on a duplicate name). */
+  addAdapter(source: NativeAdapterSource): Promise<void>;
+  /** ERR_INVALID_ARGUMENT for an unknown name. */
+  removeAdapter(name: string): void;
+  /** The current adapter set, held until release(id). */
+  snapshot(): { id: number; adapters: { name: string; metadata: string }[] };
+  release(id: number): void;
+  /** One [batchSize, K] logits array per adapter of the snapshot, in its order. */
+  forward(inputIds: Int32Array, attentionMask: Int32Array, batchSize: number, seqLen: number, snapshotId: number): Promise<Float32Array[]>;
+  dispose(): void;
+}
+
 export interface NativeLoadOptions {
   device: string;
   precision: string;
@@ -188,6 +216,8 @@ export interface NativeAddon {
   readSafetensors(path: string): Promise<SafetensorsContents>;
   writeSafetensors(path: string, tensors: Record<string, StoredTensor>, metadata?: Record<string, string>): Promise<void>;
   NativeModel: { load(dir: string, options: NativeLoadOptions): Promise<NativeModelHandle> };
+  /** One base shared by many adapters (native/addon/multi_adapter_binding.cpp). */
+  NativeMultiModel: { fromModel(model: NativeModelHandle): NativeMultiModelHandle };
   /** lr[0..steps] of a transformers schedule (used by the golden tests). */
   lrSchedule(kind: 'linear' | 'cosine' | 'constant', baseLr: number, warmupSteps: number, totalSteps: number, steps: number): Float64Array;
   warmupSteps(warmupSteps: number, warmupRatio: number, totalSteps: number): number;

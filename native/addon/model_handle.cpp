@@ -45,6 +45,8 @@ at::Tensor optional_float_tensor(Napi::Env env, const Napi::Object& o, const cha
   return t;
 }
 
+}  // namespace
+
 LoraSpec parse_lora_spec(Napi::Env env, const Napi::Object& o) {
   LoraSpec spec;
   if (!o.Get("modules").IsArray()) throw make_error(env, code::kInvalidArgument, "Expected an array for spec.modules");
@@ -79,6 +81,8 @@ LoraSpec parse_lora_spec(Napi::Env env, const Napi::Object& o) {
   }
   return spec;
 }
+
+namespace {
 
 class NativeModel : public Napi::ObjectWrap<NativeModel> {
  public:

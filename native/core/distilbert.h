@@ -124,6 +124,8 @@ class DistilBertClassifier {
   std::vector<std::string> linear_names() const;
 
  private:
+  // One frozen base shared by many adapters runs these layers itself (multi_adapter.h).
+  friend class MultiAdapterModel;
   DistilBertClassifier() = default;
   void index_modules();
   void load_head(const CheckpointTensors& t, const std::string& dir, const LoadOptions& options);

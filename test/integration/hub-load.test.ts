@@ -57,6 +57,15 @@ describe('hub repo ids where checkpoint folders are accepted', () => {
     expect(hub.count()).toBe(before);
   });
 
+  it('a multi-adapter Classifier takes a base and adapters by repo id', async () => {
+    using local = await Classifier.load(g.checkpoint, { ...RUNTIME, adapters: { a: ADAPTER } });
+    using fromHub = await Classifier.load(ID, { ...RUNTIME, adapters: { a: ADAPTER_ID } });
+    await fromHub.addAdapter('b', ADAPTER_ID);
+    const [fromHubPredictions, localPredictions] = [await fromHub.predict(['hello world']), await local.predict(['hello world'])];
+    expect(fromHubPredictions[0]!.a).toEqual(localPredictions[0]!.a);
+    expect(fromHubPredictions[0]!.b).toEqual(localPredictions[0]!.a);
+  });
+
   it('options.hub overrides the environment (cacheDir, revision)', async () => {
     const other = mkdtempSync(join(tmpdir(), 'lora-node-hub-other-'));
     using clf = await Classifier.load(ID, { ...RUNTIME, hub: { cacheDir: other, revision: COMMIT } });

@@ -3,7 +3,7 @@
 // LFS files (a sha256 etag), the sha256, and only then renames it into place.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 import { AbortError, HubError, LoraNodeError } from '../errors.js';
@@ -124,7 +124,8 @@ async function verify(meta: FileMetadata, target: BlobTarget): Promise<void> {
   }
 }
 
-// Two loads of one model in one process share a download instead of writing one .incomplete twice.
+// Two loads of one model in one process share a download instead of writing one .incomplete
+// twice (the first caller's signal and progress callback govern it).
 const inFlight = new Map<string, Promise<void>>();
 
 /** Downloads `meta` into target.blob (verified). A leftover .incomplete is resumed. */
@@ -148,6 +149,7 @@ async function downloadOnce(
   onProgress?: (p: DownloadProgress) => void,
 ): Promise<void> {
   await mkdir(dirname(target.incomplete), { recursive: true });
+  if (meta.size === 0) await writeFile(target.incomplete, ''); // nothing to GET
   let size = await sizeOf(target.incomplete);
   if (size > meta.size) {
     await rm(target.incomplete, { force: true });

@@ -163,8 +163,9 @@ async function fetchNamed(repoId: string, options: FetchModelOptions | undefined
 
 /** An adapter argument as a local folder: as resolveModelSource, at hub.adapterRevision (default 'main'). */
 export async function resolveAdapterSource(pathOrId: string, hub: unknown): Promise<string> {
-  const { adapterRevision, revision: _modelRevision, ...rest } = optionsObject(hub, 'options.hub') as HubOptions;
-  return resolveModelSource(pathOrId, { ...rest, ...(adapterRevision === undefined ? {} : { revision: adapterRevision }), kind: 'adapter' }, 'options.hub');
+  // hub.revision is the model's; the adapter repo has its own history.
+  const { adapterRevision, ...rest } = optionsObject(hub, 'options.hub') as HubOptions;
+  return resolveModelSource(pathOrId, { ...rest, revision: adapterRevision, kind: 'adapter' }, 'options.hub');
 }
 
 /**

@@ -54,9 +54,9 @@ export async function openModel(checkpointDir: unknown, o: OpenModelOptions): Pr
   const precision = oneOf(o.precision, PRECISIONS, 'options.precision', 'auto');
   const threads = positiveInteger(o.threads, 'options.threads', availableParallelism());
   const seed = nonNegativeInteger(o.seed, 'options.seed', 42);
-  const adapter = o.adapter === undefined ? undefined : await resolveAdapterSource(nonEmptyString(o.adapter, 'options.adapter'), o.hub);
-  if (adapter !== undefined && o.lora !== undefined)
+  if (o.adapter !== undefined && o.lora !== undefined)
     throw new ArgumentError('Expected either options.adapter or options.lora, not both');
+  const adapter = o.adapter === undefined ? undefined : await resolveAdapterSource(nonEmptyString(o.adapter, 'options.adapter'), o.hub);
   const fresh = o.lora === undefined || o.lora === false ? undefined : resolveLoraOptions(o.lora);
   const fromAdapter = adapter === undefined ? undefined : await readAdapterConfig(adapter);
   const metadata = await readMetadata(adapter ?? dir);

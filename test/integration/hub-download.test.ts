@@ -79,6 +79,13 @@ describe('fetchModel: a fresh download', () => {
     expect(hub.requests.some((r) => r.path.startsWith('/old-org/old-name/') && r.method === 'HEAD')).toBe(true);
   });
 
+  it('an empty file is cached as an empty blob', async () => {
+    repo.files['special_tokens_map.json'] = Buffer.alloc(0);
+    const dir = await fetchModel(ID, opts());
+    expect(readFileSync(join(dir, 'special_tokens_map.json')).length).toBe(0);
+    expect(readlinkSync(join(dir, 'special_tokens_map.json'))).toBe(`../../blobs/${gitBlobSha1(Buffer.alloc(0))}`);
+  });
+
   it('downloads a PEFT adapter repo with kind: "adapter"', async () => {
     hub.add(repoFromDir('tiny-org/tiny-adapter', ADAPTER, OLD_COMMIT));
     const dir = await fetchModel('tiny-org/tiny-adapter', opts({ kind: 'adapter' }));

@@ -138,7 +138,7 @@ describe('lora-node download', () => {
     expect(JSON.parse(offline.stdout)).toMatchObject({ type: 'download', repoId: ID, path: result.stdout.trim() });
   });
 
-  it('offline with an empty cache exits 1 with ERR_OFFLINE; a bad repo id is a usage error', async () => {
+  it('offline with an empty cache exits 1 with ERR_OFFLINE; a bad repo id exits 1 with ERR_INVALID_ARGUMENT', async () => {
     const result = await cli('download', ID, '--offline', '--cache-dir', mkdtempSync(join(tmpdir(), 'lora-node-empty-')));
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(/offline mode: .*lora-node download tiny-org\/tiny-distilbert.* \[ERR_OFFLINE\]/);

@@ -147,7 +147,7 @@ describe.skipIf(!PREBUILD)('npm pack + npm install without a compiler', () => {
   afterAll(() => {
     console.log(`package-install timings:\n${Object.entries(timings).map(([k, v]) => `  ${k}: ${v}`).join('\n')}`);
     if (process.env.LORA_NODE_KEEP_TMP !== '1') rmSync(tmp, { recursive: true, force: true });
-  });
+  }, 120_000); // the installed copies hold thousands of files: slow to delete on a busy machine
 
   it('the bare PATH has no compiler, make, cmake or nvcc', () => {
     for (const tool of ['cc', 'c++', 'gcc', 'g++', 'make', 'cmake', 'nvcc']) expect(run('sh', ['-c', `command -v ${tool}`], { cwd: tmp, env: { PATH: bin } }).status).not.toBe(0);

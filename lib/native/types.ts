@@ -159,6 +159,8 @@ export interface NativeRiskHeadSpec {
   hidden?: number;
   /** K for an ordinal head, 0 otherwise. */
   ordinalClasses: number;
+  /** K-1 starting thresholds (default: coral-pytorch's (K-1 ... 1) / (K-1)). */
+  ordinalThresholds?: number[];
 }
 
 export interface NativeTrainerConfig {

@@ -22,6 +22,8 @@ export interface RiskHeadPlan {
   features?: FeatureSchema | undefined;
   /** Ordinal: the number of classes K. */
   ordinalClasses?: number | undefined;
+  /** Ordinal, fresh heads: K-1 starting thresholds (see ordinalStartThresholds). */
+  ordinalThresholds?: number[] | undefined;
 }
 
 export function needsRiskHead(plan: RiskHeadPlan): boolean {
@@ -47,6 +49,7 @@ export function attachRiskHead(handle: NativeModelHandle, plan: RiskHeadPlan, se
       categories: f ? f.categorical.map((c) => c.categories.length + 1) : [],
       embeddingDims: f ? f.categorical.map((c) => c.embeddingDim) : [],
       ordinalClasses: plan.ordinalClasses ?? 0,
+      ...(plan.ordinalThresholds ? { ordinalThresholds: plan.ordinalThresholds } : {}),
     }, seed);
   } catch (error) {
     throw fromNativeError(error);

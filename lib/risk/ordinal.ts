@@ -25,3 +25,21 @@ export function ordinalOutput(logits: ArrayLike<number>): OrdinalOutput {
   const total = raw.reduce((a, b) => a + b, 0);
   return { index, severity, probs: total > 0 ? raw.map((p) => p / total) : raw.map(() => 1 / raw.length) };
 }
+
+/**
+ * Starting thresholds from the training labels: b_k = logit(P(y > k)), so a fresh head predicts
+ * the training set's class frequencies (as cumulative-link models start their intercepts).
+ * Proportions are kept in [1/(2n), 1 - 1/(2n)] so an empty class gives a finite threshold.
+ * Without this, coral-pytorch's (K-1 ... 1)/(K-1) start 1/(K-1) apart, and the optimizer
+ * spends hundreds of steps spreading them before the classes separate.
+ */
+export function ordinalStartThresholds(labels: Int32Array, K: number): number[] {
+  const n = labels.length;
+  const lo = 1 / (2 * n);
+  return Array.from({ length: K - 1 }, (_, k) => {
+    let above = 0;
+    for (const y of labels) if (y > k) above++;
+    const p = Math.min(1 - lo, Math.max(lo, above / n));
+    return Math.log(p / (1 - p));
+  });
+}

@@ -16,6 +16,7 @@ import type { ResolvedLora } from '../lora/options.js';
 import { type SaveContext, writeAdapter, writeAtomic, writeMerged } from '../lora/save.js';
 import { type FeatureSchema, fitFeatureSchema } from '../features/schema.js';
 import { type RiskHeadPlan, attachRiskHead, loadRiskHeadWeights, needsRiskHead, saveRiskHead } from '../risk/head.js';
+import { ordinalStartThresholds } from '../risk/ordinal.js';
 import { type MetricName, type Report, higherIsBetter, metricValue, tuneThresholds } from '../metrics/index.js';
 import { loadAddon } from '../native/loader.js';
 import { openModel } from '../native/open-model.js';
@@ -183,7 +184,9 @@ export class Trainer extends EventEmitter {
     this.quantization = opened.quantization;
     this.lora = opened.lora;
     this.trained = { labels, task, features };
-    if (needsRiskHead(this.riskPlan())) attachRiskHead(this.handle, this.riskPlan(), o.seed);  // features / ordinal (lib/risk/)
+    // features / ordinal (lib/risk/); ordinal thresholds start at the training set's cumulative frequencies
+    const thresholds = task === 'ordinal' ? ordinalStartThresholds(train.labels as Int32Array, labels.length) : undefined;
+    if (needsRiskHead(this.riskPlan())) attachRiskHead(this.handle, { ...this.riskPlan(), ordinalThresholds: thresholds }, o.seed);
     const info = this.handle.info();
     const headNotice = info.headNotice || undefined;
     if (headNotice) this.emit('notice', headNotice);

@@ -38,7 +38,7 @@ int64_t count_option(Napi::Env env, const Napi::Object& o, const char* key) {
   return v.As<Napi::Number>().Int64Value();
 }
 
-// attachRiskHead(model, { numericWidth, categories, embeddingDims, hidden, ordinalClasses }, seed)
+// attachRiskHead(model, { numericWidth, categories, embeddingDims, hidden, ordinalClasses, ordinalThresholds }, seed)
 Napi::Value attach_risk_head(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ModelAccess access = unwrap_model(env, info[0]);
@@ -50,6 +50,15 @@ Napi::Value attach_risk_head(const Napi::CallbackInfo& info) {
   spec.embedding_dims = int_list(env, o, "embeddingDims");
   spec.hidden = count_option(env, o, "hidden");
   spec.ordinal_classes = count_option(env, o, "ordinalClasses");
+  if (o.Has("ordinalThresholds") && !o.Get("ordinalThresholds").IsUndefined()) {
+    Napi::Value v = o.Get("ordinalThresholds");
+    if (!v.IsArray()) throw_expected(env, "an array of numbers", "spec.ordinalThresholds", v);
+    Napi::Array a = v.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      if (!a.Get(i).IsNumber()) throw_expected(env, "a number", "spec.ordinalThresholds[" + std::to_string(i) + "]", a.Get(i));
+      spec.ordinal_thresholds.push_back(a.Get(i).As<Napi::Number>().DoubleValue());
+    }
+  }
   const uint64_t seed = info[2].IsNumber() ? static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value()) : 42;
   auto model = access.model;
   guarded(env, [&] {

@@ -41,6 +41,11 @@ void check_risk_head_spec(const RiskHeadSpec& s) {
   if (s.hidden < 0) fail(code::kInvalidArgument, "Expected hidden >= 0 but received " + std::to_string(s.hidden));
   if (s.ordinal_classes == 1 || s.ordinal_classes < 0)
     fail(code::kInvalidArgument, "Expected ordinalClasses >= 2 (or 0: not ordinal) but received " + std::to_string(s.ordinal_classes));
+  if (!s.ordinal_thresholds.empty() && static_cast<int64_t>(s.ordinal_thresholds.size()) != s.ordinal_classes - 1)
+    fail(code::kInvalidArgument, "Expected " + std::to_string(s.ordinal_classes - 1) + " ordinal thresholds (K - 1) but received " +
+                                     std::to_string(s.ordinal_thresholds.size()));
+  for (double t : s.ordinal_thresholds)
+    if (!std::isfinite(t)) fail(code::kInvalidArgument, "Expected finite ordinal thresholds");
   if (!s.has_features() && s.ordinal_classes == 0) fail(code::kInvalidArgument, "Expected features or an ordinal head in the risk head spec");
 }
 
@@ -73,7 +78,10 @@ RiskHead::RiskHead(const RiskHeadSpec& spec, int64_t text_dim, int64_t head_outp
     out_weight_ = param("features.out.weight", at::zeros({head_outputs, hidden}, at::kFloat));
     out_bias_ = param("features.out.bias", at::zeros({head_outputs}, at::kFloat));
   }
-  if (spec.ordinal_classes > 0) thresholds_ = param("ordinal.thresholds", coral_initial_thresholds(spec.ordinal_classes));
+  if (spec.ordinal_classes > 0)
+    thresholds_ = param("ordinal.thresholds", spec.ordinal_thresholds.empty()
+                                                  ? coral_initial_thresholds(spec.ordinal_classes)
+                                                  : at::tensor(spec.ordinal_thresholds, at::kDouble).to(at::kFloat));
 }
 
 void RiskHead::check_inputs(const RiskInputs& in, int64_t B) const {

@@ -28,6 +28,7 @@ struct RiskHeadSpec {
   std::vector<int64_t> embedding_dims;  // embedding width per categorical feature
   int64_t hidden = 0;                   // width of the fusion MLP (0: C)
   int64_t ordinal_classes = 0;          // K >= 2 for an ordinal head, 0 otherwise
+  std::vector<double> ordinal_thresholds;  // K-1 starting thresholds (empty: coral-pytorch's)
   bool has_features() const { return numeric_width > 0 || !categories.empty(); }
 };
 
@@ -41,7 +42,7 @@ class RiskHead {
  public:
   // Fresh parameters on `device`: embeddings N(0, 1) with a zero unknown row,
   // mix as torch.nn.Linear's default (uniform ±1/√in), out zero, ordinal
-  // thresholds as coral-pytorch. text_dim = C, head_outputs = Kh.
+  // thresholds from the spec or as coral-pytorch. text_dim = C, head_outputs = Kh.
   RiskHead(const RiskHeadSpec& spec, int64_t text_dim, int64_t head_outputs, c10::Device device, uint64_t seed);
 
   // h [B, C], z [B, Kh] (any float dtype) -> logits fp32. Checks the inputs

@@ -5,10 +5,10 @@ import { parseArgs } from 'node:util';
 import { type Example, inferTask } from '../data/examples.js';
 import { AbortError, ArgumentError } from '../errors.js';
 import type { LoraOptions } from '../lora/options.js';
-import type { Task } from '../task.js';
+import { TASKS, type Task } from '../task.js';
 import type { TrainerOptions } from '../trainer/options.js';
 import { type TrainResult, Trainer } from '../trainer/trainer.js';
-import { DATA_OPTIONS, RUNTIME_OPTIONS, choiceFlag, integerFlag, numberFlag, requireFlag, runtimeOptions } from './args.js';
+import { DATA_OPTIONS, RUNTIME_OPTIONS, choiceFlag, integerFlag, listFlag, numberFlag, requireFlag, runtimeOptions } from './args.js';
 import { readExamples } from './data.js';
 import { createReporter, progressMode } from './progress.js';
 import { formatReport } from './report.js';
@@ -21,6 +21,7 @@ const OPTIONS = {
   eval: { type: 'string' },
   out: { type: 'string' },
   task: { type: 'string' },
+  labels: { type: 'string' },
   epochs: { type: 'string' },
   'learning-rate': { type: 'string' },
   'lora-r': { type: 'string' },
@@ -35,7 +36,6 @@ const OPTIONS = {
   merged: { type: 'boolean' },
 } as const;
 
-const TASKS: readonly Task[] = ['binary', 'multi-class', 'multi-label', 'regression'];
 
 const parseFlags = (args: string[]) => parseArgs({ args, options: OPTIONS }).values;
 type Flags = ReturnType<typeof parseFlags>;
@@ -83,6 +83,8 @@ function trainerOptions(flags: Flags, model: string): TrainerOptions {
   const options: TrainerOptions = { model, ...runtime };
   const task = choiceFlag(flags.task, 'task', TASKS);
   if (task) options.task = task;
+  const labels = listFlag(flags.labels, 'labels', 'label names in id order (none,low,medium,high)');
+  if (labels) options.labels = labels;
   const set = <K extends keyof TrainerOptions>(key: K, value: TrainerOptions[K] | undefined): void => {
     if (value !== undefined) options[key] = value;
   };

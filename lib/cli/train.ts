@@ -141,7 +141,8 @@ async function readData(flags: Flags, task: Task | undefined): Promise<{ train: 
 function describeRun(o: TrainerOptions, data: string, train: Example[], evalFile: string | undefined, evalExamples: Example[] | undefined): string {
   const lora = o.lora === false ? 'full fine-tuning' : `LoRA r=${o.lora?.r ?? 8} alpha=${o.lora?.alpha ?? 8} on ${formatTargets(o.lora?.targetModules)}`;
   const held = evalExamples ? `, ${evalExamples.length} evaluation examples from ${evalFile}` : '';
-  return `training ${o.model} (${o.task}, ${lora}) on ${train.length} examples from ${data}${held}`;
+  const features = train[0]?.features ? `, features ${Object.keys(train[0].features).join(', ')}` : '';
+  return `training ${o.model} (${o.task}${features}, ${lora}) on ${train.length} examples from ${data}${held}`;
 }
 
 function formatTargets(targets: string[] | string | undefined): string {

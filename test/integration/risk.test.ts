@@ -228,9 +228,25 @@ describe('ordinal severity (CORAL)', () => {
   });
 });
 
-describe('features and ordinal together, through checkpoints and resume', () => {
+describe('features and ordinal together', () => {
+  const train: Example[] = severityExamples(64, 6).map((e, i) => ({ ...e, features: { amount: i % 7 === 0 ? null : (i * 37) % 100, channel: ['web', 'sms'][i % 2]! } }));
+
+  it('full fine-tuning saves a complete checkpoint that Classifier.load predicts with as the in-memory model, to 1e-5', async () => {
+    using t = new Trainer({ ...BASE, epochs: 2, lora: false, learningRate: 1e-3, task: 'ordinal', labels: SEVERITIES });
+    await t.train(train);
+    const out = tmp('full');
+    await t.save(out);
+    const schema = JSON.parse(readFileSync(join(out, 'lora-node.json'), 'utf8')).features as FeatureSchema;
+    const probe = train.slice(0, 12);
+    const expected = await inMemoryPredictions(t, probe, SEVERITIES, 'ordinal', schema);
+    using clf = await Classifier.load(out, RUNTIME);
+    expect([clf.task, clf.labels, clf.features]).toEqual(['ordinal', SEVERITIES, schema]);
+    expectSamePredictions(await clf.predict(probe.map((e) => e.text), { features: probe.map((e) => e.features!) }), expected);
+    const state = Object.keys((await readSafetensors(join(out, 'model.safetensors'))).tensors);
+    expect(state.some((k) => k.startsWith('lora_node.'))).toBe(false);
+  });
+
   it('a run resumed from a mid-training checkpoint writes the same risk head as an uninterrupted one', async () => {
-    const train: Example[] = severityExamples(64, 6).map((e, i) => ({ ...e, features: { amount: i % 7 === 0 ? null : (i * 37) % 100, channel: ['web', 'sms'][i % 2]! } }));
     const options: TrainerOptions = { ...BASE, epochs: 3, task: 'ordinal', labels: SEVERITIES };
     const whole = tmp('whole');
     const checkpoints = tmp('ckpt');

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { DisposedError, FormatError, LoraNodeError, expected, fromNativeError } from './errors.js';
-import { type EncodedFeatures, encodeFeatures, featureRows } from './features/encode.js';
+import { type EncodedFeatures, encodeFeatures, featureRows, range } from './features/encode.js';
 import type { FeatureSchema, Features } from './features/schema.js';
 import type { LoraNodeMetadata } from './lora/metadata.js';
 import { openModel } from './native/open-model.js';
@@ -145,10 +145,15 @@ export class Classifier implements Disposable {
     return results;
   }
 
-  /** Raw logits for token ids: Float32Array, row-major [batchSize, numLabels]. */
-  async logits(batch: TokenBatch): Promise<Float32Array> {
+  /**
+   * Raw logits for token ids: Float32Array, row-major [batchSize, numLabels] (ordinal: the K-1
+   * cumulative logits). A model trained with features takes them as in predict().
+   */
+  async logits(batch: TokenBatch, options?: { features?: Features[] }): Promise<Float32Array> {
     this.live();
-    return this.run(this.checkBatch(batch));
+    const b = this.checkBatch(batch);
+    const features = this.encodeFeatures(optionsObject(options, 'options').features, b.batchSize);
+    return this.run(b, features && featureRows(features, range(0, b.batchSize)));
   }
 
   /** Logits plus every layer's hidden states (index 0 = embeddings), for inspection and tests. */

@@ -104,6 +104,10 @@ describe('tabular features beside the text', () => {
       expect(clf.features).toEqual(schema);
       const got = await clf.predict(probe.map((e) => e.text), { features: probe.map((e) => e.features!), batchSize: 5 });
       expectSamePredictions(got, expected);
+      // logits() takes the same features; the first text's probabilities match predict()'s
+      const one = await clf.logits(clf.encode([probe[0]!.text]), { features: [probe[0]!.features!] });
+      const softmax = [Math.exp(one[0]!), Math.exp(one[1]!)];
+      expect(softmax[0]! / (softmax[0]! + softmax[1]!)).toBeCloseTo(got[0]!.scores.risky!, 5);
     }
   });
 

@@ -2,12 +2,14 @@
 // beside the text, and ordinal severity (CORAL). Each learns on synthetic
 // data where it should beat the plain model, and Trainer.save ->
 // Classifier.load predicts exactly as the trainer's in-memory model.
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import { Classifier, type Example, type Prediction, Trainer, type TrainerOptions, readSafetensors } from '../../lib/index.js';
+import { Classifier, type Example, type Prediction, Trainer, type TrainerOptions, readSafetensors, writeSafetensors } from '../../lib/index.js';
+import { loadAddon } from '../../lib/native/loader.js';
+import { openModel } from '../../lib/native/open-model.js';
 import { encodeFeatures, featureRows, range } from '../../lib/features/encode.js';
 import type { FeatureSchema } from '../../lib/features/schema.js';
 import type { NativeModelHandle } from '../../lib/native/types.js';
@@ -141,6 +143,47 @@ describe('tabular features beside the text', () => {
     using t = new Trainer({ ...BASE, epochs: 1 });
     await rejectsWith(t.train(train.slice(0, 32), { evalExamples: withoutFeatures(held.slice(0, 4)) }), 'ERR_DATA', /evalExamples\[0\]: Expected features \{ amount, channel \}|evalExamples\[0\]: .*features/);
     await rejectsWith(t.train(withoutFeatures(train.slice(0, 32)), { evalExamples: held.slice(0, 4) }), 'ERR_DATA', /evalExamples\[0\] has features but the training examples have none/);
+  });
+});
+
+describe('the native risk head checks its spec, inputs and files', () => {
+  it('rejects bad specs, a second head, features on a text model, and files that do not fit', async () => {
+    const addon = loadAddon();
+    const { handle } = await openModel(MODEL, { device: 'cpu', precision: 'fp32', lora: {}, labels: ['a', 'b'], task: 'binary', initMissingHead: true });
+    try {
+      const ids = Int32Array.from([2, 10, 3]);
+      const mask = Int32Array.from([1, 1, 1]);
+      await rejectsWith(handle.forward(ids, mask, 1, 3, { numericFeatures: Float32Array.from([0, 1]) }), 'ERR_INVALID_ARGUMENT', /Expected no features: this model was trained on text alone/);
+      const spec = { numericWidth: 2, categories: [3], embeddingDims: [2], ordinalClasses: 0 };
+      expect(() => addon.attachRiskHead(handle, { ...spec, numericWidth: 3 }, 1)).toThrow(/Expected an even numericWidth/);
+      expect(() => addon.attachRiskHead(handle, { ...spec, embeddingDims: [] }, 1)).toThrow(/one embedding width per categorical feature/);
+      expect(() => addon.attachRiskHead(handle, { ...spec, ordinalClasses: 3 }, 1)).toThrow(/one-output classifier \(the ordinal score\)/);
+      expect(() => addon.attachRiskHead(handle, { numericWidth: 0, categories: [], embeddingDims: [], ordinalClasses: 1 }, 1)).toThrow(/ordinalClasses >= 2/);
+      addon.attachRiskHead(handle, spec, 1);
+      expect(handle.trainableNames().filter((n) => n.startsWith('lora_node.'))).toEqual([
+        'lora_node.features.embeddings.0.weight', 'lora_node.features.mix.weight', 'lora_node.features.mix.bias',
+        'lora_node.features.out.weight', 'lora_node.features.out.bias',
+      ]);
+      expect(() => addon.attachRiskHead(handle, spec, 1)).toThrow(/already has one/);
+      const dir = tmp('head-files');
+      await writeSafetensors(join(dir, 'wrong-shape.safetensors'), { 'lora_node.features.out.bias': { dtype: 'F32', shape: [3], data: new Float32Array(3) } });
+      await rejectsWith(addon.loadRiskHead(handle, join(dir, 'wrong-shape.safetensors')), 'ERR_SHAPE', /"lora_node\.features\.out\.bias" has shape \[3\] but the risk head expects \[2\]/);
+      await writeSafetensors(join(dir, 'partial.safetensors'), { 'lora_node.features.out.bias': { dtype: 'F32', shape: [2], data: new Float32Array(2) } });
+      await rejectsWith(addon.loadRiskHead(handle, join(dir, 'partial.safetensors')), 'ERR_MISSING_TENSOR', /the risk head has no "lora_node\.features/);
+      await writeSafetensors(join(dir, 'extra.safetensors'), { 'lora_node.other': { dtype: 'F32', shape: [1], data: new Float32Array(1) } });
+      await rejectsWith(addon.loadRiskHead(handle, join(dir, 'extra.safetensors')), 'ERR_CONFIG', /"lora_node\.other" names no parameter of this risk head/);
+    } finally {
+      handle.dispose();
+    }
+  });
+
+  it('an adapter whose lora-node.json describes features but whose head file is missing fails to load, naming the file', async () => {
+    using t = new Trainer({ ...BASE, epochs: 1 });
+    await t.train(fusedExamples(32, 7));
+    const dir = tmp('no-head');
+    await t.save(dir);
+    rmSync(join(dir, 'lora_node_head.safetensors'));
+    await rejectsWith(Classifier.load(MODEL, { ...RUNTIME, adapter: dir }), 'ERR_MISSING_TENSOR', /describes features but lora_node_head\.safetensors is missing/);
   });
 });
 

@@ -2,7 +2,7 @@
 // encoding rules (missing / extra / non-finite / unseen / null), and feature
 // columns in loadExamples.
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -114,5 +114,24 @@ describe('loadExamples: feature columns', () => {
       code: 'ERR_INVALID_ARGUMENT',
       message: expect.stringMatching(/"country" is not in options\.featureColumns/),
     });
+  });
+});
+
+describe('lora-node.json with features and ordinal tasks', () => {
+  it('reads a valid file and rejects malformed feature schemas', async () => {
+    const { readMetadata } = await import('../../lib/lora/metadata.js');
+    const folder = (name: string, json: unknown) => {
+      const d = path.join(dir, name);
+      mkdirSync(d);
+      writeFileSync(path.join(d, 'lora-node.json'), JSON.stringify(json));
+      return d;
+    };
+    const features = { numeric: [{ name: 'amount', mean: 1, std: 2 }], categorical: [{ name: 'country', categories: ['de'], embeddingDim: 2 }] };
+    const ok = folder('ok', { format: 1, labels: ['none', 'low', 'high'], task: 'ordinal', features });
+    expect(await readMetadata(ok)).toMatchObject({ task: 'ordinal', features });
+    const badStd = folder('bad-std', { format: 1, labels: ['a', 'b'], task: 'binary', features: { ...features, numeric: [{ name: 'amount', mean: 1, std: 0 }] } });
+    await expect(readMetadata(badStd)).rejects.toMatchObject({ code: 'ERR_CONFIG', message: expect.stringMatching(/expected features \{ numeric: \[\{ name, mean, std \}\]/) });
+    const oneLevel = folder('one-level', { format: 1, labels: ['a'], task: 'ordinal' });
+    await expect(readMetadata(oneLevel)).rejects.toMatchObject({ code: 'ERR_CONFIG', message: expect.stringMatching(/an ordinal task needs at least 2 labels/) });
   });
 });

@@ -6,7 +6,11 @@ import { join } from 'node:path';
 import { DisposedError, FormatError, LoraNodeError, expected, fromNativeError } from './errors.js';
 import { resolveModelSource } from './hub/fetch-model.js';
 import type { HubOptions } from './hub/settings.js';
+import { type EncodedFeatures, encodeFeatures, featureRows, range } from './features/encode.js';
+import type { FeatureSchema, Features } from './features/schema.js';
+import type { LoraNodeMetadata } from './lora/metadata.js';
 import { openModel } from './native/open-model.js';
+import { outputWidth } from './risk/head.js';
 import type { ModelQuantizationOptions } from './quantizer.js';
 import type { NativeModelHandle, NativeModelInfo } from './native/types.js';
 import { type Prediction, type Task, predictionFromLogits, taskFromConfig } from './task.js';
@@ -39,6 +43,8 @@ export interface PredictOptions {
   batchSize?: number;
   /** Multi-label: probability above which a label is on. Default: the thresholds tuned in training, else 0.5. */
   threshold?: number;
+  /** One features object per text, for a model trained with features (see `Classifier.features`). */
+  features?: Features[];
 }
 
 /** Token ids for `logits()`: row-major [batchSize, seqLen]. */
@@ -54,6 +60,8 @@ export class Classifier implements Disposable {
   readonly maxLength: number;
   /** Multi-label: per-label thresholds tuned on the evaluation set (from lora-node.json), if any. */
   readonly thresholds: readonly number[] | undefined;
+  /** The tabular features this model takes beside the text (from lora-node.json), if any. */
+  readonly features: FeatureSchema | undefined;
 
   private handle: NativeModelHandle | undefined;
   // Absent when the checkpoint ships no tokenizer: logits() still works, predict() explains.
@@ -68,15 +76,18 @@ export class Classifier implements Disposable {
     handle: NativeModelHandle,
     tokenizer: TextTokenizer | LoraNodeError,
     maxLength: number,
-    thresholds?: readonly number[],
+    metadata?: LoraNodeMetadata,
   ) {
-    this.thresholds = thresholds;
+    this.thresholds = metadata?.thresholds;
+    this.features = metadata?.features;
     this.handle = handle;
     this.tokenizer = tokenizer instanceof LoraNodeError ? undefined : tokenizer;
     this.tokenizerProblem = tokenizer instanceof LoraNodeError ? tokenizer : undefined;
     this.info = handle.info();
-    this.labels = Object.freeze([...this.info.labels]);
-    this.task = taskFromConfig(this.info.problemType, this.info.labels.length);
+    // An ordinal model holds one score output natively; its classes are lora-node.json's.
+    const ordinal = metadata?.task === 'ordinal';
+    this.labels = Object.freeze([...(ordinal ? metadata.labels : this.info.labels)]);
+    this.task = ordinal ? 'ordinal' : taskFromConfig(this.info.problemType, this.info.labels.length);
     this.device = this.info.device;
     this.precision = this.info.precision;
     this.precisionReason = this.info.precisionReason;
@@ -105,7 +116,6 @@ export class Classifier implements Disposable {
       quantization: o.quantization,
       hub: o.hub,
     });
-    const thresholds = metadata?.thresholds;
     const positions = handle.info().maxPositionEmbeddings;
     const hasTokenizer = ['tokenizer.json', 'vocab.txt'].some((file) => existsSync(join(dir, file)));
     if (!hasTokenizer) {
@@ -113,11 +123,11 @@ export class Classifier implements Disposable {
         'ERR_TOKENIZER',
         `${dir} has no tokenizer (looked for tokenizer.json and vocab.txt): predict() needs one; logits() takes token ids`,
       );
-      return new Classifier(handle, problem, Math.min(maxLength ?? positions, positions), thresholds);
+      return new Classifier(handle, problem, Math.min(maxLength ?? positions, positions), metadata);
     }
     try {
       const tokenizer = await TextTokenizer.fromDirectory(dir, maxLength === undefined ? {} : { maxLength });
-      return new Classifier(handle, tokenizer, Math.min(tokenizer.maxLength, positions), thresholds);
+      return new Classifier(handle, tokenizer, Math.min(tokenizer.maxLength, positions), metadata);
     } catch (error) {
       handle.dispose();
       throw error;
@@ -133,15 +143,16 @@ export class Classifier implements Disposable {
     if (o.threshold !== undefined && (typeof o.threshold !== 'number' || !(o.threshold >= 0 && o.threshold <= 1)))
       throw expected('a number in [0, 1]', 'options.threshold', o.threshold);
     const threshold = (o.threshold as number | undefined) ?? this.thresholds ?? 0.5;
+    const features = this.encodeFeatures(o.features, list.length);
     // Texts of similar length share a batch, so little compute goes to padding;
     // right padding is masked, so a text's logits do not depend on its batch.
     const order = list.map((_, i) => i).sort((a, b) => list[a]!.length - list[b]!.length);
     const results: Prediction[] = new Array<Prediction>(list.length);
-    const K = this.labels.length;
+    const K = outputWidth(this.labels, this.task);
     for (let start = 0; start < order.length; start += batchSize) {
       const indices = order.slice(start, start + batchSize);
       const batch = this.requireTokenizer().encodeBatch(indices.map((i) => list[i]!), { maxLength: this.maxLength });
-      const logits = await this.run(batch);
+      const logits = await this.run(batch, features && featureRows(features, indices));
       indices.forEach((textIndex, row) => {
         results[textIndex] = predictionFromLogits(logits.subarray(row * K, (row + 1) * K), this.labels, this.task, threshold);
       });
@@ -149,10 +160,15 @@ export class Classifier implements Disposable {
     return results;
   }
 
-  /** Raw logits for token ids: Float32Array, row-major [batchSize, numLabels]. */
-  async logits(batch: TokenBatch): Promise<Float32Array> {
+  /**
+   * Raw logits for token ids: Float32Array, row-major [batchSize, numLabels] (ordinal: the K-1
+   * cumulative logits). A model trained with features takes them as in predict().
+   */
+  async logits(batch: TokenBatch, options?: { features?: Features[] }): Promise<Float32Array> {
     this.live();
-    return this.run(this.checkBatch(batch));
+    const b = this.checkBatch(batch);
+    const features = this.encodeFeatures(optionsObject(options, 'options').features, b.batchSize);
+    return this.run(b, features && featureRows(features, range(0, b.batchSize)));
   }
 
   /** Logits plus every layer's hidden states (index 0 = embeddings), for inspection and tests. */
@@ -209,9 +225,21 @@ export class Classifier implements Disposable {
     return { inputIds: ids, attentionMask: b.attentionMask!, batchSize, seqLen };
   }
 
-  private async run(batch: TokenBatch): Promise<Float32Array> {
-    const out = await this.enqueue(() => this.handle!.forward(batch.inputIds, batch.attentionMask, batch.batchSize, batch.seqLen));
+  private async run(batch: TokenBatch, features?: { numericFeatures?: Float32Array; categoricalFeatures?: Int32Array }): Promise<Float32Array> {
+    const out = await this.enqueue(() => this.handle!.forward(batch.inputIds, batch.attentionMask, batch.batchSize, batch.seqLen, features));
     return out.logits;
+  }
+
+  /** options.features checked against the model's features (rules in lib/features/encode.ts). */
+  private encodeFeatures(given: unknown, count: number): EncodedFeatures | undefined {
+    if (!this.features) {
+      if (given !== undefined) throw expected('no options.features (this model was trained on text alone)', 'options.features', given);
+      return undefined;
+    }
+    const names = [...this.features.numeric, ...this.features.categorical].map((f) => f.name).join(', ');
+    if (!Array.isArray(given) || given.length !== count)
+      throw expected(`an array of ${count} feature objects (one per text, with ${names})`, 'options.features', given);
+    return encodeFeatures(this.features, given, 'options.features', 'ERR_INVALID_ARGUMENT');
   }
 
   private enqueue<T>(work: () => Promise<T>): Promise<T> {

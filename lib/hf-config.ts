@@ -11,6 +11,8 @@ const PROBLEM_TYPES: Record<Task, string> = {
   'multi-class': 'single_label_classification',
   'multi-label': 'multi_label_classification',
   regression: 'regression',
+  // An ordinal model's classifier is one score output (lib/risk/head.ts); its thresholds are ours.
+  ordinal: 'regression',
 };
 
 export function problemTypeOf(task: Task): string {

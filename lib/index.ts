@@ -17,6 +17,7 @@ export { TextTokenizer } from './tokenizer.js';
 export type { EncodedBatch, TextEncoding, TokenizerOptions } from './tokenizer.js';
 export { loadExamples, inferTask, labelSpace, encodeLabels } from './data/examples.js';
 export type { Example, Label, LoadExamplesOptions } from './data/examples.js';
+export type { FeatureSchema, Features, FeatureValue, NumericFeature, CategoricalFeature } from './features/schema.js';
 export * from './metrics/index.js';
 export { readSafetensors, writeSafetensors } from './safetensors.js';
 export type { SafetensorsContents, StoredTensor, SafetensorsDtype, TensorData } from './safetensors.js';

@@ -11,6 +11,7 @@ import { resolveAdapterSource, resolveModelSource } from './hub/fetch-model.js';
 import type { HubOptions } from './hub/settings.js';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readAdapterConfig } from './lora/adapter-config.js';
 import { readMetadata } from './lora/metadata.js';
+import { needsRiskHead, savedRiskHeadPlan } from './risk/head.js';
 import { loraSpec } from './lora/options.js';
 import { loadAddon } from './native/loader.js';
 import { openModel } from './native/open-model.js';
@@ -158,6 +159,9 @@ export class MultiAdapterClassifier implements Disposable {
       const lora = await readAdapterConfig(dir);
       await this.checkBaseName(dir);
       const metadata = await readMetadata(dir);
+      // Feature and ordinal heads (lib/risk/) need inputs and decoding this batched pass does not have.
+      if (needsRiskHead(savedRiskHeadPlan(metadata)))
+        throw new FormatError('ERR_CONFIG', `${dir}: an adapter with tabular features or an ordinal head runs in a single-adapter Classifier (Classifier.load(base, { adapter })), not among several adapters`);
       const labels = metadata?.labels ?? this.baseInfo.labels;
       const task = metadata?.task ?? taskFromConfig(this.baseInfo.problemType, this.baseInfo.labels.length);
       const info: Omit<AdapterInfo, 'name'> = { dir, labels, task, thresholds: metadata?.thresholds };

@@ -1,6 +1,8 @@
-// The four classification shapes and how scores come out of logits.
+// The classification shapes and how scores come out of logits.
+import { ordinalOutput } from './risk/ordinal.js';
 
-export type Task = 'binary' | 'multi-class' | 'multi-label' | 'regression';
+export type Task = 'binary' | 'multi-class' | 'multi-label' | 'regression' | 'ordinal';
+export const TASKS: readonly Task[] = ['binary', 'multi-class', 'multi-label', 'regression', 'ordinal'];
 
 /** transformers' problem_type (or its inference when unset) mapped to our task names. */
 export function taskFromConfig(problemType: string, numLabels: number): Task {
@@ -18,6 +20,15 @@ export interface Prediction {
   scores: Record<string, number>;
   /** Multi-label only: the labels whose probability is above the threshold. */
   labels?: string[];
+  /** Ordinal only: the expected severity, sum_k P(y > k), in class units (0 = the first label). */
+  severity?: number;
+}
+
+/** Ordinal: row holds K-1 cumulative logits (lib/risk/ordinal.ts). */
+function ordinalPrediction(row: Float32Array, labels: readonly string[]): Prediction {
+  const { index, severity, probs } = ordinalOutput(row);
+  const scores: Record<string, number> = Object.fromEntries(labels.map((label, i) => [label, probs[i]!]));
+  return { label: labels[index]!, score: probs[index]!, scores, severity };
 }
 
 function softmax(row: Float32Array): number[] {
@@ -36,6 +47,7 @@ export function predictionFromLogits(
   task: Task,
   threshold: number | readonly number[],
 ): Prediction {
+  if (task === 'ordinal') return ordinalPrediction(row, labels);
   const values = task === 'regression' ? Array.from(row) : task === 'multi-label' ? Array.from(row, sigmoid) : softmax(row);
   let best = 0;
   for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;

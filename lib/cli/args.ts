@@ -20,7 +20,18 @@ export const DATA_OPTIONS = {
   data: { type: 'string' },
   'text-column': { type: 'string' },
   'label-column': { type: 'string' },
+  /** Feature columns read beside the text (comma-separated); --categorical names those holding categories. */
+  features: { type: 'string' },
+  categorical: { type: 'string' },
 } as const satisfies Record<string, OptionSpec>;
+
+/** A comma-separated flag value as a list ("a, b" -> ['a', 'b']); undefined when the flag is absent. */
+export function listFlag(value: string | undefined, flag: string, what: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  const list = value.split(',').map((v) => v.trim()).filter(Boolean);
+  if (list.length === 0) throw new ArgumentError(`Expected ${what} for --${flag} but received "${value}"`);
+  return list;
+}
 
 export function requireFlag(value: string | undefined, flag: string, what: string): string {
   if (value === undefined || value === '') throw new ArgumentError(`Expected --${flag} ${what} but received none`);

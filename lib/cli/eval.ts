@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { Classifier } from '../classifier.js';
 import { type Example, encodeLabels } from '../data/examples.js';
 import { FormatError } from '../errors.js';
-import { type Report, classificationReport, multiLabelReport, regressionReport } from '../metrics/index.js';
+import { type Report, classificationReport, multiLabelReport, ordinalScores, regressionReport } from '../metrics/index.js';
 import type { Prediction } from '../task.js';
 import { DATA_OPTIONS, RUNTIME_OPTIONS, integerFlag, requireFlag, runtimeOptions } from './args.js';
 import { prefetchSources } from './download.js';
@@ -25,8 +25,9 @@ export async function runEval(args: string[]): Promise<number> {
 
   const started = performance.now();
   using classifier = await Classifier.load(model, options);
-  const examples = await readExamples(data, flags, classifier.task);
-  const predictions = await classifier.predict(examples.map((e) => e.text), { batchSize });
+  const examples = await readExamples(data, withModelFeatures(flags, classifier), classifier.task);
+  const features = classifier.features ? { features: examples.map((e) => e.features ?? {}) } : {};
+  const predictions = await classifier.predict(examples.map((e) => e.text), { batchSize, ...features });
   const report = evaluationReport(classifier, examples, predictions, data);
   const seconds = (performance.now() - started) / 1000;
 
@@ -59,5 +60,13 @@ export function evaluationReport(classifier: Classifier, examples: Example[], pr
   predictions.forEach((p, i) => labels.forEach((label, k) => (probs[i * K + k] = p.scores[label]!)));
   if (task === 'multi-label') return multiLabelReport(truth as Float32Array, probs, labels, classifier.thresholds ?? 0.5);
   const predicted = Int32Array.from(predictions, (p) => labels.indexOf(p.label));
-  return classificationReport(truth as Int32Array, predicted, labels, probs);
+  const report = classificationReport(truth as Int32Array, predicted, labels, probs);
+  return task === 'ordinal' ? { ...report, ordinal: ordinalScores(truth as Int32Array, predicted, K) } : report;
+}
+
+/** A model trained with features reads the same columns unless --features says otherwise. */
+function withModelFeatures<T extends { features?: string | undefined; categorical?: string | undefined }>(flags: T, classifier: Classifier): T {
+  if (!classifier.features || flags.features !== undefined) return flags;
+  const { numeric, categorical } = classifier.features;
+  return { ...flags, features: [...numeric, ...categorical].map((f) => f.name).join(','), categorical: categorical.map((f) => f.name).join(',') || undefined };
 }

@@ -24,9 +24,12 @@ Commands:
       --data FILE        training examples: .csv/.tsv (header row) or .jsonl
       --eval FILE        held-out examples, evaluated every epoch; the best weights are kept
       --out DIR          where to save the adapter (or checkpoint)
-      --task T           binary | multi-class | multi-label | regression (default: from the labels)
+      --task T           binary | multi-class | multi-label | regression | ordinal (default: from the labels)
+      --labels L         label names in id order, comma-separated (ordinal: in order, e.g. none,low,medium,high)
       --text-column C    column / field with the text           (default text)
       --label-column C   column / field with the label          (default label)
+      --features F       feature columns beside the text, comma-separated (numeric unless --categorical)
+      --categorical F    which of the feature columns hold categories
       --epochs N         (default 3)        --batch-size N (default 16)      --seed N (default 42)
       --learning-rate X  (default 2e-4 with LoRA, 5e-5 with --full)
       --lora-r N         (default 8)        --lora-alpha X (default 8)       --lora-dropout X (default 0)
@@ -40,6 +43,7 @@ Commands:
   eval                 Print the metrics of a checkpoint (and adapter) on labelled examples
       --model DIR        checkpoint folder                       --adapter DIR  a PEFT LoRA adapter folder
       --data FILE        labelled examples (.csv/.tsv/.jsonl)    --text-column C, --label-column C as for train
+                         (a model trained with features reads the same feature columns)
 
   predict [texts...]   Classify texts
       --model DIR        checkpoint folder (config.json, model.safetensors, tokenizer.json or vocab.txt)

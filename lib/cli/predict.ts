@@ -29,6 +29,10 @@ export async function runPredict(args: string[]): Promise<number> {
 
   const started = performance.now();
   using classifier = await Classifier.load(model, options);
+  if (classifier.features) {
+    const names = [...classifier.features.numeric, ...classifier.features.categorical].map((f) => f.name).join(', ');
+    throw new ArgumentError(`Expected a model trained on text alone for predict but this one also takes features (${names}): use \`lora-node eval --data FILE\` or Classifier.predict(texts, { features })`);
+  }
   const loaded = performance.now();
   const predictions = await classifier.predict(texts, batchSize ? { batchSize } : {});
   const done = performance.now();
@@ -41,7 +45,7 @@ export async function runPredict(args: string[]): Promise<number> {
   console.log(`model: ${model}${adapter} (${classifier.task}, labels: ${classifier.labels.join(', ')})`);
   console.log(`device: ${classifier.device}, precision: ${classifier.precision} (${classifier.precisionReason})`);
   for (const [i, p] of predictions.entries()) {
-    const extra = p.labels ? ` [${p.labels.join(', ')}]` : '';
+    const extra = p.labels ? ` [${p.labels.join(', ')}]` : p.severity !== undefined ? ` severity ${p.severity.toFixed(2)}` : '';
     const text = texts[i]!.length > 60 ? texts[i]!.slice(0, 57) + '...' : texts[i]!;
     console.log(`${p.label.padEnd(12)} ${p.score.toFixed(4)}${extra}  ${text}`);
   }

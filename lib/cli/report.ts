@@ -12,6 +12,7 @@ export function headline(report: Report): string {
       : report.kind === 'multi-label'
         ? [['f1_micro', report.micro.f1], ['f1_macro', report.macro.f1], ['subset_accuracy', report.subsetAccuracy]]
         : [['accuracy', report.accuracy], ['f1_macro', report.macro.f1]];
+  if (report.kind === 'classification' && report.ordinal) parts.push(['mae_classes', report.ordinal.mae], ['qwk', report.ordinal.qwk]);
   if (report.loss !== undefined) parts.unshift(['loss', report.loss]);
   return parts.map(([name, value]) => `${name} ${f4(value)}`).join('  ');
 }
@@ -50,6 +51,7 @@ function classificationText(r: ClassificationReport, labels: readonly string[]):
   lines.push(row('macro avg', w, [...scoreCells(r.macro), String(n)]));
   lines.push(row('weighted avg', w, [...scoreCells(r.weighted), String(n)]));
   const extras = [r.rocAuc !== undefined ? `ROC-AUC ${f4(r.rocAuc)}` : '', r.loss !== undefined ? `loss ${f4(r.loss)}` : ''].filter(Boolean);
+  if (r.ordinal) extras.unshift(`MAE (classes) ${f4(r.ordinal.mae)}  quadratic weighted kappa ${f4(r.ordinal.qwk)}`);
   if (extras.length) lines.push('', extras.join('  '));
   lines.push('', 'confusion matrix (rows: true label, columns: predicted)');
   const cw = Math.min(13, Math.max(6, ...labels.map((l) => l.length + 2), ...r.confusionMatrix.flat().map((c) => String(c).length + 1)));

@@ -5,10 +5,10 @@ import { parseArgs } from 'node:util';
 import { type Example, inferTask } from '../data/examples.js';
 import { AbortError, ArgumentError } from '../errors.js';
 import type { LoraOptions } from '../lora/options.js';
-import type { Task } from '../task.js';
+import { TASKS, type Task } from '../task.js';
 import type { TrainerOptions } from '../trainer/options.js';
 import { type TrainResult, Trainer } from '../trainer/trainer.js';
-import { DATA_OPTIONS, RUNTIME_OPTIONS, choiceFlag, integerFlag, numberFlag, requireFlag, runtimeOptions } from './args.js';
+import { DATA_OPTIONS, RUNTIME_OPTIONS, choiceFlag, integerFlag, listFlag, numberFlag, requireFlag, runtimeOptions } from './args.js';
 import { readExamples } from './data.js';
 import { prefetchSources } from './download.js';
 import { createReporter, progressMode } from './progress.js';
@@ -22,6 +22,7 @@ const OPTIONS = {
   eval: { type: 'string' },
   out: { type: 'string' },
   task: { type: 'string' },
+  labels: { type: 'string' },
   epochs: { type: 'string' },
   'learning-rate': { type: 'string' },
   'lora-r': { type: 'string' },
@@ -36,7 +37,6 @@ const OPTIONS = {
   merged: { type: 'boolean' },
 } as const;
 
-const TASKS: readonly Task[] = ['binary', 'multi-class', 'multi-label', 'regression'];
 
 const parseFlags = (args: string[]) => parseArgs({ args, options: OPTIONS }).values;
 type Flags = ReturnType<typeof parseFlags>;
@@ -85,6 +85,8 @@ function trainerOptions(flags: Flags, model: string): TrainerOptions {
   const options: TrainerOptions = { model, ...runtime };
   const task = choiceFlag(flags.task, 'task', TASKS);
   if (task) options.task = task;
+  const labels = listFlag(flags.labels, 'labels', 'label names in id order (none,low,medium,high)');
+  if (labels) options.labels = labels;
   const set = <K extends keyof TrainerOptions>(key: K, value: TrainerOptions[K] | undefined): void => {
     if (value !== undefined) options[key] = value;
   };
@@ -141,7 +143,8 @@ async function readData(flags: Flags, task: Task | undefined): Promise<{ train: 
 function describeRun(o: TrainerOptions, data: string, train: Example[], evalFile: string | undefined, evalExamples: Example[] | undefined): string {
   const lora = o.lora === false ? 'full fine-tuning' : `LoRA r=${o.lora?.r ?? 8} alpha=${o.lora?.alpha ?? 8} on ${formatTargets(o.lora?.targetModules)}`;
   const held = evalExamples ? `, ${evalExamples.length} evaluation examples from ${evalFile}` : '';
-  return `training ${o.model} (${o.task}, ${lora}) on ${train.length} examples from ${data}${held}`;
+  const features = train[0]?.features ? `, features ${Object.keys(train[0].features).join(', ')}` : '';
+  return `training ${o.model} (${o.task}${features}, ${lora}) on ${train.length} examples from ${data}${held}`;
 }
 
 function formatTargets(targets: string[] | string | undefined): string {

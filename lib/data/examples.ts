@@ -4,7 +4,9 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { ArgumentError, FormatError, LoraNodeError, describeReceived, expected, type ErrorCode } from '../errors.js';
-import type { Task } from '../task.js';
+import { type FeatureColumns, featureColumnsOption, readFeatureCells } from '../features/columns.js';
+import type { Features } from '../features/schema.js';
+import { TASKS, type Task } from '../task.js';
 import { isPlainObject, nonEmptyString, oneOf, optionsObject } from '../validate.js';
 
 /** A string (binary, multi-class), a list of strings (multi-label) or a number (regression). */
@@ -13,6 +15,8 @@ export type Label = string | string[] | number;
 export interface Example {
   text: string;
   label: Label;
+  /** Tabular attributes beside the text: numbers (numeric), strings (categorical) or null (missing). */
+  features?: Features;
 }
 
 export interface LoadExamplesOptions {
@@ -28,9 +32,12 @@ export interface LoadExamplesOptions {
   labelSeparator?: string;
   /** How to read labels. When absent the task is inferred; see inferTask and loadExamples. */
   task?: Task;
+  /** Columns (fields) read into Example.features; numeric unless listed in categoricalColumns. */
+  featureColumns?: string[];
+  /** Which of featureColumns hold categories (kept as strings). */
+  categoricalColumns?: string[];
 }
 
-const TASKS: readonly Task[] = ['binary', 'multi-class', 'multi-label', 'regression'];
 /** Integer labels with at most this many distinct values are read as class ids, not targets. */
 const MAX_INTEGER_CLASSES = 20;
 
@@ -56,16 +63,19 @@ export async function loadExamples(file: string, options?: LoadExamplesOptions):
   const task = opts['task'] === undefined ? undefined : oneOf(opts['task'], TASKS, 'options.task');
   const format = resolveFormat(file, oneOf(opts['format'], ['csv', 'jsonl', 'auto'] as const, 'options.format', 'auto'));
   const delimiter = opts['delimiter'] === undefined ? defaultDelimiter(file) : nonEmptyString(opts['delimiter'], 'options.delimiter');
+  const features = featureColumnsOption(opts['featureColumns'], opts['categoricalColumns']);
 
   const content = await readText(file);
-  const columns = { text: textColumn, label: labelColumn };
+  const columns: Columns = { text: textColumn, label: labelColumn, features: features?.names ?? [] };
   const rows = format === 'csv' ? readCsvRows(content, file, delimiter, columns) : readJsonlRows(content, file, columns);
   if (rows.length === 0) return [];
   const reader: LabelReader = { csv: format === 'csv', separator, column: labelColumn };
   const rowTask = task ?? inferRowTask(rows, reader);
   return rows.map((row) => {
     const at = `${file}, ${row.where}`;
-    return { text: checkText(row.text, textColumn, at), label: readLabel(row.label, rowTask, reader, at) };
+    const example: Example = { text: checkText(row.text, textColumn, at), label: readLabel(row.label, rowTask, reader, at) };
+    if (features) example.features = readFeatureCells(row.features, features, reader.csv, at);
+    return example;
   });
 }
 
@@ -139,10 +149,13 @@ interface RawRow {
   where: string;
   text: unknown;
   label: unknown;
+  /** Raw cells / fields of the feature columns. */
+  features: Record<string, unknown>;
 }
 interface Columns {
   text: string;
   label: string;
+  features: string[];
 }
 
 function resolveFormat(file: string, format: 'csv' | 'jsonl' | 'auto'): 'csv' | 'jsonl' {
@@ -183,6 +196,7 @@ function readCsvRows(content: string, file: string, delimiter: string, columns: 
   if (header === undefined) return [];
   const textIndex = columnIndex(header.record, columns.text, 'textColumn', file);
   const labelIndex = columnIndex(header.record, columns.label, 'labelColumn', file);
+  const featureIndex = columns.features.map((name) => columnIndex(header.record, name, 'featureColumns', file));
   // info.lines is the line a record ends on; where it starts follows from the previous end
   // and the blank lines skipped since, so a quoted multi-line field reports its first line.
   let previous = header.info;
@@ -190,7 +204,8 @@ function readCsvRows(content: string, file: string, delimiter: string, columns: 
     const first = previous.lines + 1 + (info.empty_lines - previous.empty_lines);
     previous = info;
     const lines = first === info.lines ? `line ${first}` : `lines ${first}-${info.lines}`;
-    return { where: `record ${r + 1} (${lines})`, text: record[textIndex], label: record[labelIndex] };
+    const features = Object.fromEntries(columns.features.map((name, f) => [name, record[featureIndex[f]!]]));
+    return { where: `record ${r + 1} (${lines})`, text: record[textIndex], label: record[labelIndex], features };
   });
 }
 
@@ -218,11 +233,13 @@ function readJsonlRows(content: string, file: string, columns: Columns): RawRow[
       throw dataError(`${at}: invalid JSON: ${(error as Error).message}${hint}`, error);
     }
     if (!isPlainObject(value)) throw dataError(`${at}: Expected a JSON object for the row but received ${describeReceived(value)}`);
-    for (const [name, option] of [[columns.text, 'textColumn'], [columns.label, 'labelColumn']] as const) {
+    const wanted = [[columns.text, 'textColumn'], [columns.label, 'labelColumn'], ...columns.features.map((f) => [f, 'featureColumns'] as const)] as const;
+    for (const [name, option] of wanted) {
       if (!Object.hasOwn(value, name))
         throw dataError(`${at}: no ${JSON.stringify(name)} field (fields found: ${Object.keys(value).map((k) => JSON.stringify(k)).join(', ')}); set options.${option}`);
     }
-    rows.push({ where: `line ${i + 1}`, text: value[columns.text], label: value[columns.label] });
+    const features = Object.fromEntries(columns.features.map((name) => [name, value[name]]));
+    rows.push({ where: `line ${i + 1}`, text: value[columns.text], label: value[columns.label], features });
   });
   return rows;
 }

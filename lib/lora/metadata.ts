@@ -4,7 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { FormatError } from '../errors.js';
-import type { Task } from '../task.js';
+import { type FeatureSchema, isFeatureSchema } from '../features/schema.js';
+import { TASKS, type Task } from '../task.js';
 import { isPlainObject } from '../validate.js';
 
 export const METADATA_FILE = 'lora-node.json';
@@ -17,6 +18,8 @@ export interface LoraNodeMetadata {
   thresholds?: number[];
   maxLength?: number;
   baseModel?: string;
+  /** Tabular features the model takes (statistics and categories from training); see lib/features/. */
+  features?: FeatureSchema;
 }
 
 export function metadataJson(m: LoraNodeMetadata): string {
@@ -37,8 +40,11 @@ export async function readMetadata(dir: string): Promise<LoraNodeMetadata | unde
   } catch (error) {
     throw new FormatError('ERR_CONFIG', `${join(dir, METADATA_FILE)}: not valid JSON (${(error as Error).message})`);
   }
-  const tasks = ['binary', 'multi-class', 'multi-label', 'regression'];
-  if (!isPlainObject(m) || !Array.isArray(m.labels) || !m.labels.every((l) => typeof l === 'string') || !tasks.includes(m.task as string))
+  if (!isPlainObject(m) || !Array.isArray(m.labels) || !m.labels.every((l) => typeof l === 'string') || !(TASKS as readonly unknown[]).includes(m.task))
     throw new FormatError('ERR_CONFIG', `${join(dir, METADATA_FILE)}: expected { labels: string[], task } (see lib/lora/metadata.ts)`);
+  if (m.features !== undefined && !isFeatureSchema(m.features))
+    throw new FormatError('ERR_CONFIG', `${join(dir, METADATA_FILE)}: expected features { numeric: [{ name, mean, std }], categorical: [{ name, categories, embeddingDim }] }`);
+  if (m.task === 'ordinal' && (m.labels as string[]).length < 2)
+    throw new FormatError('ERR_CONFIG', `${join(dir, METADATA_FILE)}: an ordinal task needs at least 2 labels`);
   return m as unknown as LoraNodeMetadata;
 }

@@ -11,6 +11,7 @@ import type { Task } from '../task.js';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapterConfigJson } from './adapter-config.js';
 import { type LoraNodeMetadata, METADATA_FILE, metadataJson } from './metadata.js';
 import type { ResolvedLora } from './options.js';
+import { nativeLabels, saveRiskHead } from '../risk/head.js';
 
 /** Tokenizer files copied next to saved weights, so the folder is a complete checkpoint. */
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'vocab.txt', 'special_tokens_map.json'];
@@ -32,6 +33,8 @@ export interface SaveContext {
   metadata: Omit<LoraNodeMetadata, 'format' | 'labels' | 'task'>;
   /** The 4-bit settings the model was quantized with on load (undefined: as the checkpoint was). */
   quantization?: FourBitConfig;
+  /** The model has a risk head (features / ordinal): written to lora_node_head.safetensors. */
+  riskHead?: boolean;
 }
 
 export async function writeAdapter(ctx: SaveContext, lora: ResolvedLora, dir: string): Promise<void> {
@@ -39,6 +42,7 @@ export async function writeAdapter(ctx: SaveContext, lora: ResolvedLora, dir: st
   await ctx.handle.saveTrainable(join(dir, ADAPTER_WEIGHTS), { format: 'pt' });
   await writeAtomic(join(dir, ADAPTER_CONFIG), adapterConfigJson(lora, ctx.baseModelName ?? basename(ctx.checkpointDir)));
   await writeAtomic(join(dir, METADATA_FILE), metadataJson({ format: 1, labels: [...ctx.labels], task: ctx.task, ...ctx.metadata }));
+  if (ctx.riskHead) await saveRiskHead(ctx.handle, dir);
 }
 
 /**
@@ -55,8 +59,10 @@ export async function writeMerged(ctx: SaveContext, dir: string): Promise<void> 
     ctx.handle.unmergeLora();
   }
   const fourBit = ctx.handle.info().quantized ? (ctx.quantization ?? 'keep') : undefined;
-  await writeAtomic(join(dir, 'config.json'), await configWithLabels(ctx.checkpointDir, ctx.labels, ctx.task, fourBit));
+  const hf = nativeLabels(ctx.labels, ctx.task);  // an ordinal head is one score output in config.json
+  await writeAtomic(join(dir, 'config.json'), await configWithLabels(ctx.checkpointDir, hf.labels, hf.task, fourBit));
   for (const file of TOKENIZER_FILES)
     if (existsSync(join(ctx.checkpointDir, file))) await copyFile(join(ctx.checkpointDir, file), join(dir, file));
   await writeAtomic(join(dir, METADATA_FILE), metadataJson({ format: 1, labels: [...ctx.labels], task: ctx.task, ...ctx.metadata }));
+  if (ctx.riskHead) await saveRiskHead(ctx.handle, dir);
 }

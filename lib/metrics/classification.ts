@@ -1,6 +1,7 @@
 // Single-label (binary and multi-class) evaluation: accuracy, P/R/F1, confusion matrix, ROC-AUC.
 import { ArgumentError, expected } from '../errors.js';
 import { averages, scoresFromCounts, type Averages, type LabelScores } from './averages.js';
+import type { OrdinalScores } from './ordinal.js';
 import { meanDefined, rocAuc } from './roc-auc.js';
 
 export interface ClassificationReport extends Averages {
@@ -17,6 +18,8 @@ export interface ClassificationReport extends Averages {
   rocAuc?: number;
   /** Mean loss, when the caller adds it. */
   loss?: number;
+  /** Ordinal tasks: metrics that respect the order of the labels (metrics/ordinal.ts). */
+  ordinal?: OrdinalScores;
 }
 
 /**

@@ -8,6 +8,7 @@ export { classificationReport, type ClassificationReport } from './classificatio
 export { multiLabelReport, tuneThresholds, type MultiLabelReport } from './multilabel.js';
 export { regressionReport, type RegressionReport } from './regression.js';
 export { rocAuc } from './roc-auc.js';
+export { ordinalScores, quadraticWeightedKappa, type OrdinalScores } from './ordinal.js';
 export type { Averages, LabelScores, Scores } from './averages.js';
 
 export type Report = ClassificationReport | MultiLabelReport | RegressionReport;
@@ -21,6 +22,7 @@ export const METRIC_NAMES = [
   'roc_auc',
   'subset_accuracy', 'hamming_loss',
   'mse', 'mae', 'rmse', 'r2',
+  'qwk',
 ] as const;
 export type MetricName = (typeof METRIC_NAMES)[number];
 
@@ -60,6 +62,8 @@ function lookup(report: Report, name: MetricName): number | undefined {
   }
   if (averaged) return report[averaged[2] as 'macro' | 'micro' | 'weighted'][averaged[1] as 'precision' | 'recall' | 'f1'];
   if (name === 'roc_auc') return report.rocAuc;
+  // Ordinal: 'mae' is the mean absolute error in classes, 'qwk' the quadratic weighted kappa.
+  if (report.kind === 'classification' && report.ordinal && (name === 'mae' || name === 'qwk')) return report.ordinal[name];
   if (report.kind === 'classification') return name === 'accuracy' ? report.accuracy : undefined;
   if (name === 'accuracy' || name === 'subset_accuracy') return report.subsetAccuracy;
   return name === 'hamming_loss' ? report.hammingLoss : undefined;

@@ -14,6 +14,7 @@ import type { NativeLoadOptions, NativeModelHandle } from './types.js';
 import { type FourBitConfig, problemTypeOf } from '../hf-config.js';
 import { type LoraNodeMetadata, readMetadata } from '../lora/metadata.js';
 import type { Task } from '../task.js';
+import { loadRiskHead, nativeLabels, needsRiskHead, savedRiskHeadPlan } from '../risk/head.js';
 
 export const PRECISIONS = ['auto', 'fp32', 'bf16', 'fp16'] as const;
 
@@ -67,8 +68,9 @@ export async function openModel(checkpointDir: unknown, o: OpenModelOptions): Pr
     native.quantization = modelQuantization(o.quantization, 'options.quantization');
   }
   if (labels && task) {
-    native.labels = [...labels];
-    native.problemType = problemTypeOf(task);
+    const held = nativeLabels(labels, task);  // an ordinal head is one score output natively
+    native.labels = held.labels;
+    native.problemType = problemTypeOf(held.task);
   }
   // An adapter's own head (modules_to_save) replaces whatever head the base has.
   if (adapter !== undefined) native.initMissingHead = true;
@@ -90,6 +92,9 @@ export async function openModel(checkpointDir: unknown, o: OpenModelOptions): Pr
         throw new FormatError('ERR_CONFIG', `${adapter}: ${headNotice}, and the adapter saves no head (modules_to_save)`);
     }
     if (o.lora === false) handle.enableFullFinetune();
+    // A saved risk head (features / ordinal, lib/risk/) comes with its folder; Trainer attaches a fresh one.
+    const saved = savedRiskHeadPlan(metadata);
+    if (!o.initMissingHead && needsRiskHead(saved)) await loadRiskHead(handle, saved, adapter ?? dir);
     const quantization = native.quantization && {
       type: native.quantization.type!,
       doubleQuant: native.quantization.doubleQuant!,

@@ -74,9 +74,12 @@ export interface NativeForwardOptions {
   backward?: boolean;
   /** Class ids (Int32Array [B]) or targets (Float32Array [B*K]). */
   labels?: Int32Array | Float32Array;
-  lossKind?: 'ce' | 'bce' | 'mse';
+  lossKind?: 'ce' | 'bce' | 'mse' | 'ordinal';
   classWeights?: Float32Array;
   posWeight?: Float32Array;
+  /** Risk head: encoded features, [B × 2·Fnum] and [B × Fcat] (lib/features/encode.ts). */
+  numericFeatures?: Float32Array;
+  categoricalFeatures?: Int32Array;
 }
 
 /** A targeted module resolved from LoraOptions. */
@@ -169,6 +172,23 @@ export interface NativeTrainerData {
   offsets: Int32Array;
   /** Class ids [N] or float targets [N × K]. */
   labels: Int32Array | Float32Array;
+  /** Risk head: encoded features, [N × 2·Fnum] and [N × Fcat]. */
+  numericFeatures?: Float32Array;
+  categoricalFeatures?: Int32Array;
+}
+
+/** native/core/risk_head.h: features fused beside the text, ordinal thresholds. */
+export interface NativeRiskHeadSpec {
+  numericWidth: number;
+  /** Rows per categorical feature (categories + the unknown bucket 0). */
+  categories: number[];
+  embeddingDims: number[];
+  /** Width of the fusion MLP (0 or absent: the model's dim). */
+  hidden?: number;
+  /** K for an ordinal head, 0 otherwise. */
+  ordinalClasses: number;
+  /** K-1 starting thresholds (default: coral-pytorch's (K-1 ... 1) / (K-1)). */
+  ordinalThresholds?: number[];
 }
 
 export interface NativeTrainerConfig {
@@ -182,7 +202,7 @@ export interface NativeTrainerConfig {
   maxGradNorm: number;
   gradientAccumulationSteps: number;
   seed: number;
-  lossKind: 'ce' | 'bce' | 'mse';
+  lossKind: 'ce' | 'bce' | 'mse' | 'ordinal';
   classWeights?: Float32Array;
   posWeight?: Float32Array;
 }
@@ -234,6 +254,10 @@ export interface NativeAddon {
     device?: string;
     roundTripState?: boolean;
   }): { params: Record<string, Float32Array>[]; totalNorms: number[]; coefs: number[]; weightDecays: Record<string, number> };
+  /** Risk head (native/addon/risk_head_binding.cpp); its parameters join trainableNames(). */
+  attachRiskHead(model: NativeModelHandle, spec: NativeRiskHeadSpec, seed: number): void;
+  saveRiskHead(model: NativeModelHandle, path: string): Promise<void>;
+  loadRiskHead(model: NativeModelHandle, path: string): Promise<void>;
   NativeTrainer: new (model: NativeModelHandle, data: NativeTrainerData, config: NativeTrainerConfig) => NativeTrainerHandle;
   /** bitsandbytes 4-bit blockwise quantization (native/addon/quant_binding.cpp). */
   quantize4bit(data: Float32Array | Uint16Array, shape: number[], options?: NativeQuantizeOptions): Promise<NativePacked4bit>;

@@ -2,6 +2,8 @@
 // (tokenized once, here), labels encoded for the task, and loss weights.
 import { LoraNodeError, describeReceived, expected } from '../errors.js';
 import { type Example, encodeLabels } from '../data/examples.js';
+import { type EncodedFeatures, encodeFeatures } from '../features/encode.js';
+import type { FeatureSchema } from '../features/schema.js';
 import type { Task } from '../task.js';
 import type { TextTokenizer } from '../tokenizer.js';
 
@@ -10,6 +12,10 @@ export interface PreparedData {
   offsets: Int32Array;
   labels: Int32Array | Float32Array;
   count: number;
+  /** Encoded features (risk head), also passed to the native trainer as its two arrays. */
+  features?: EncodedFeatures;
+  numericFeatures?: Float32Array;
+  categoricalFeatures?: Int32Array;
 }
 
 /** Every example must be { text: non-empty string, label }; errors name the set and index. */
@@ -51,10 +57,28 @@ export function tokenizeRagged(tokenizer: TextTokenizer, texts: readonly string[
   return { ids, offsets };
 }
 
-export function prepareData(examples: Example[], labels: readonly string[], task: Task, tokenizer: TextTokenizer, maxLength: number): PreparedData {
+export function prepareData(
+  examples: Example[],
+  labels: readonly string[],
+  task: Task,
+  tokenizer: TextTokenizer,
+  maxLength: number,
+  features?: { schema: FeatureSchema | undefined; name: string },
+): PreparedData {
   const encoded = encodeLabels(examples, labels, task);
   const { ids, offsets } = tokenizeRagged(tokenizer, examples.map((e) => e.text), maxLength);
-  return { ids, offsets, labels: encoded, count: examples.length };
+  const data: PreparedData = { ids, offsets, labels: encoded, count: examples.length };
+  // --- features (lib/features/): encoded with the training set's schema ---
+  if (features?.schema) {
+    const f = encodeFeatures(features.schema, examples.map((e) => e.features), features.name, 'ERR_DATA');
+    data.features = f;
+    if (f.numericWidth > 0) data.numericFeatures = f.numeric;
+    if (f.categoricalWidth > 0) data.categoricalFeatures = f.categorical;
+  } else if (features) {
+    const i = examples.findIndex((e) => e.features !== undefined);
+    if (i >= 0) throw new LoraNodeError('ERR_DATA', `${features.name}[${i}] has features but the training examples have none`);
+  }
+  return data;
 }
 
 /**

@@ -5,7 +5,11 @@ import {
   multiLabelReport,
   regressionReport,
 } from '../metrics/index.js';
+import { featureRows, range } from '../features/encode.js';
+import { ordinalScores } from '../metrics/ordinal.js';
 import type { NativeModelHandle } from '../native/types.js';
+import { outputWidth } from '../risk/head.js';
+import { ordinalOutput } from '../risk/ordinal.js';
 import type { Task } from '../task.js';
 import type { PreparedData } from './dataset.js';
 
@@ -40,10 +44,12 @@ export async function evaluate(
   data: PreparedData,
   task: Task,
   labels: readonly string[],
-  options: { batchSize: number; padTokenId: number; lossKind: 'ce' | 'bce' | 'mse'; thresholds?: readonly number[] },
+  options: { batchSize: number; padTokenId: number; lossKind: 'ce' | 'bce' | 'mse' | 'ordinal'; thresholds?: readonly number[] },
 ): Promise<Evaluation> {
   const K = labels.length;
+  const width = outputWidth(labels, task);  // logits per row: K, or K-1 cumulative ones (ordinal)
   const outputs = new Float32Array(data.count * K);
+  const ordinalPredicted = task === 'ordinal' ? new Int32Array(data.count) : undefined;  // CORAL's rank rule
   let lossSum = 0;
   for (let start = 0; start < data.count; start += options.batchSize) {
     const end = Math.min(start + options.batchSize, data.count);
@@ -51,15 +57,25 @@ export async function evaluate(
     const out = await handle.forward(b.inputIds, b.attentionMask, b.batchSize, b.seqLen, {
       labels: labelRows(data.labels, start, end, K),
       lossKind: options.lossKind,
+      ...(data.features ? featureRows(data.features, range(start, end)) : {}),
     });
     lossSum += out.loss! * (end - start);
     for (let row = 0; row < end - start; row++) {
-      const logits = out.logits.subarray(row * K, (row + 1) * K);
-      outputs.set(toOutputs(logits, task), (start + row) * K);
+      const logits = out.logits.subarray(row * width, (row + 1) * width);
+      if (ordinalPredicted) {
+        const o = ordinalOutput(logits);
+        ordinalPredicted[start + row] = o.index;
+        outputs.set(o.probs, (start + row) * K);
+      } else {
+        outputs.set(toOutputs(logits, task), (start + row) * K);
+      }
     }
   }
   const loss = lossSum / data.count;
-  return { report: { ...reportFor(task, data, outputs, labels, options.thresholds), loss }, outputs };
+  const report = ordinalPredicted
+    ? { ...classificationReport(data.labels as Int32Array, ordinalPredicted, labels, outputs), ordinal: ordinalScores(data.labels as Int32Array, ordinalPredicted, K) }
+    : reportFor(task, data, outputs, labels, options.thresholds);
+  return { report: { ...report, loss }, outputs };
 }
 
 function toOutputs(logits: Float32Array, task: Task): Float32Array {
@@ -83,3 +99,4 @@ function reportFor(task: Task, data: PreparedData, outputs: Float32Array, labels
   }
   return classificationReport(data.labels as Int32Array, predicted, labels, outputs);
 }
+

@@ -6,7 +6,7 @@ import type { LoraOptions } from '../lora/options.js';
 import { type ModelQuantizationOptions, modelQuantization } from '../quantizer.js';
 import type { HubOptions } from '../hub/settings.js';
 import { METRIC_NAMES, type MetricName } from '../metrics/index.js';
-import type { Task } from '../task.js';
+import { TASKS, type Task } from '../task.js';
 import { deviceOption, isPlainObject, nonEmptyString, nonNegativeInteger, oneOf, optionsObject, positiveInteger } from '../validate.js';
 
 export interface TrainerOptions {
@@ -110,7 +110,7 @@ export function resolveTrainerOptions(options: unknown): ResolvedTrainerOptions 
   const checkpoints = o.checkpoints === undefined ? undefined : optionsObject(o.checkpoints, 'options.checkpoints');
   return {
     model: nonEmptyString(o.model, 'options.model'),
-    task: o.task === undefined ? undefined : oneOf(o.task, ['binary', 'multi-class', 'multi-label', 'regression'] as const, 'options.task'),
+    task: o.task === undefined ? undefined : oneOf(o.task, TASKS, 'options.task'),
     labels: o.labels as string[] | undefined,
     lora: lora as LoraOptions | false,
     epochs: positiveInteger(o.epochs, 'options.epochs', 3),

@@ -14,6 +14,9 @@ import type { FourBitConfig } from '../hf-config.js';
 import { METADATA_FILE, metadataJson } from '../lora/metadata.js';
 import type { ResolvedLora } from '../lora/options.js';
 import { type SaveContext, writeAdapter, writeAtomic, writeMerged } from '../lora/save.js';
+import { type FeatureSchema, fitFeatureSchema } from '../features/schema.js';
+import { type RiskHeadPlan, attachRiskHead, loadRiskHeadWeights, needsRiskHead, saveRiskHead } from '../risk/head.js';
+import { ordinalStartThresholds } from '../risk/ordinal.js';
 import { type MetricName, type Report, higherIsBetter, metricValue, tuneThresholds } from '../metrics/index.js';
 import { loadAddon } from '../native/loader.js';
 import { resolveModelSource } from '../hub/fetch-model.js';
@@ -78,11 +81,11 @@ export interface TrainResult {
   headNotice?: string;
 }
 
-type LossKind = 'ce' | 'bce' | 'mse';
-const LOSS_OF: Record<Task, LossKind> = { binary: 'ce', 'multi-class': 'ce', 'multi-label': 'bce', regression: 'mse' };
+type LossKind = 'ce' | 'bce' | 'mse' | 'ordinal';
+const LOSS_OF: Record<Task, LossKind> = { binary: 'ce', 'multi-class': 'ce', 'multi-label': 'bce', regression: 'mse', ordinal: 'ordinal' };
 
 function defaultMetric(task: Task): MetricName {
-  return task === 'regression' ? 'mse' : task === 'multi-label' ? 'f1_micro' : task === 'binary' ? 'f1_macro' : 'accuracy';
+  return task === 'regression' ? 'mse' : task === 'ordinal' ? 'mae' : task === 'multi-label' ? 'f1_micro' : task === 'binary' ? 'f1_macro' : 'accuracy';
 }
 
 export class Trainer extends EventEmitter {
@@ -90,7 +93,7 @@ export class Trainer extends EventEmitter {
   private handle: NativeModelHandle | undefined;
   private lora: ResolvedLora | undefined;
   private quantization: FourBitConfig | undefined;
-  private trained: { labels: string[]; task: Task; thresholds?: number[] } | undefined;
+  private trained: { labels: string[]; task: Task; thresholds?: number[]; features?: FeatureSchema | undefined } | undefined;
   /** options.model as a local folder (a hub repo id is fetched into the cache). */
   private modelDir: string | undefined;
   private running = false;
@@ -137,14 +140,15 @@ export class Trainer extends EventEmitter {
   private saveContext(): SaveContext {
     if (this.disposed) throw new DisposedError('Trainer');
     if (!this.handle || !this.trained) throw new ArgumentError('Expected a trained model: call train() before save()');
-    const { labels, task, thresholds } = this.trained;
+    const { labels, task, thresholds, features } = this.trained;
     const ctx: SaveContext = {
       handle: this.handle,
       checkpointDir: this.modelDir ?? this.options.model,
       ...(this.modelDir !== this.options.model ? { baseModelName: this.options.model } : {}),
       labels,
       task,
-      metadata: { maxLength: this.options.maxLength, baseModel: this.options.model, ...(thresholds ? { thresholds } : {}) },
+      metadata: { maxLength: this.options.maxLength, baseModel: this.options.model, ...(thresholds ? { thresholds } : {}), ...(features ? { features } : {}) },
+      riskHead: needsRiskHead(this.riskPlan()),
     };
     if (this.quantization) ctx.quantization = this.quantization;
     return ctx;
@@ -158,12 +162,15 @@ export class Trainer extends EventEmitter {
     const evalExamples = runOptions.evalExamples === undefined ? undefined : checkExamples(runOptions.evalExamples, 'evalExamples');
     const task = o.task ?? inferTask(examples);
     const labels = o.labels ?? labelSpace(examples, task);
-    if ((task === 'binary' || task === 'multi-class') && labels.length < 2)
+    if ((task === 'binary' || task === 'multi-class' || task === 'ordinal') && labels.length < 2)
       throw new LoraNodeError('ERR_DATA', `trainExamples: a ${task} task needs at least 2 labels but the data has only ${JSON.stringify(labels)}`);
+    if (task === 'ordinal' && o.labels === undefined && !labels.every((l) => /^-?\d{1,15}$/.test(l)))
+      throw new LoraNodeError('ERR_DATA', `trainExamples: an ordinal task needs options.labels in order (e.g. ['none', 'low', 'medium', 'high']); only integer labels order themselves, and the data has ${JSON.stringify(labels.slice(0, 10))}`);
+    const features = fitFeatureSchema(examples, 'trainExamples');  // tabular features (lib/features/), or undefined
     const modelDir = (this.modelDir = await resolveModelSource(o.model, o.hub, 'options.hub'));
     const tokenizer = await TextTokenizer.fromDirectory(modelDir, { maxLength: o.maxLength });
-    const train = prepareData(examples, labels, task, tokenizer, o.maxLength);
-    const held = evalExamples && prepareData(evalExamples, labels, task, tokenizer, o.maxLength);
+    const train = prepareData(examples, labels, task, tokenizer, o.maxLength, { schema: features, name: 'trainExamples' });
+    const held = evalExamples && prepareData(evalExamples, labels, task, tokenizer, o.maxLength, { schema: features, name: 'evalExamples' });
 
     this.handle?.dispose();
     this.handle = undefined;
@@ -181,7 +188,10 @@ export class Trainer extends EventEmitter {
     this.handle = opened.handle;
     this.quantization = opened.quantization;
     this.lora = opened.lora;
-    this.trained = { labels, task };
+    this.trained = { labels, task, features };
+    // features / ordinal (lib/risk/); ordinal thresholds start at the training set's cumulative frequencies
+    const thresholds = task === 'ordinal' ? ordinalStartThresholds(train.labels as Int32Array, labels.length) : undefined;
+    if (needsRiskHead(this.riskPlan())) attachRiskHead(this.handle, { ...this.riskPlan(), ordinalThresholds: thresholds }, o.seed);
     const info = this.handle.info();
     const headNotice = info.headNotice || undefined;
     if (headNotice) this.emit('notice', headNotice);
@@ -243,11 +253,11 @@ export class Trainer extends EventEmitter {
         throw new LoraNodeError('ERR_DATA', `resumeFrom: ${checkpoint} was written for other data or settings; resume with the same ones`);
       const bestDir = checkpoints && join(checkpoints.dir, 'best');
       if (saved.bestStep !== null && bestDir) {
-        await handle.loadAdapter(join(bestDir, this.weightsFile()));
+        await this.loadWeights(bestDir);
         handle.snapshotTrainable();
         haveSnapshot = true;
       }
-      await handle.loadAdapter(join(checkpoint, this.weightsFile()));
+      await this.loadWeights(checkpoint);
       await native.loadState(join(checkpoint, STATE_TENSORS));
       Object.assign(state, saved);
     }
@@ -328,7 +338,7 @@ export class Trainer extends EventEmitter {
         finalEvaluation = await this.evaluateHeld(run, thresholds);
       }
     }
-    this.trained = { labels: run.labels, task: run.task, ...(thresholds ? { thresholds } : {}) };
+    this.trained = { labels: run.labels, task: run.task, ...(thresholds ? { thresholds } : {}), features: this.trained?.features };
     const result: TrainResult = {
       task: run.task,
       labels: run.labels,
@@ -360,6 +370,17 @@ export class Trainer extends EventEmitter {
     });
   }
 
+  /** The features / ordinal parts of the model being trained (lib/risk/head.ts). */
+  private riskPlan(): RiskHeadPlan {
+    const t = this.trained;
+    return t ? { features: t.features, ordinalClasses: t.task === 'ordinal' ? t.labels.length : undefined } : {};
+  }
+
+  private async loadWeights(dir: string): Promise<void> {
+    await this.handle!.loadAdapter(join(dir, this.weightsFile()));
+    if (needsRiskHead(this.riskPlan())) await loadRiskHeadWeights(this.handle!, dir, this.riskPlan());
+  }
+
   private weightsFile(): string {
     return this.lora ? ADAPTER_WEIGHTS : 'model.safetensors';
   }
@@ -369,8 +390,9 @@ export class Trainer extends EventEmitter {
     await mkdir(dir, { recursive: true });
     await this.handle!.saveTrainable(join(dir, this.weightsFile()), { format: 'pt' });
     if (this.lora) await writeAtomic(join(dir, ADAPTER_CONFIG), adapterConfigJson(this.lora, this.options.model));
-    const { labels, task } = this.trained!;
-    await writeAtomic(join(dir, METADATA_FILE), metadataJson({ format: 1, labels, task, maxLength: this.options.maxLength }));
+    const { labels, task, features } = this.trained!;
+    await writeAtomic(join(dir, METADATA_FILE), metadataJson({ format: 1, labels, task, maxLength: this.options.maxLength, ...(features ? { features } : {}) }));
+    if (needsRiskHead(this.riskPlan())) await saveRiskHead(this.handle!, dir);
   }
 
   private fingerprint(data: PreparedData, labels: readonly string[], task: Task): string {
@@ -380,6 +402,7 @@ export class Trainer extends EventEmitter {
     const hash = createHash('sha256').update(settings);
     hash.update(new Uint8Array(data.ids.buffer, data.ids.byteOffset, data.ids.byteLength));
     hash.update(new Uint8Array(data.labels.buffer, data.labels.byteOffset, data.labels.byteLength));
+    for (const f of [data.numericFeatures, data.categoricalFeatures]) if (f) hash.update(new Uint8Array(f.buffer, f.byteOffset, f.byteLength));
     return hash.digest('hex').slice(0, 32);
   }
 }

@@ -11,9 +11,11 @@
 #include "addon/model_handle.h"
 #include "addon/napi_errors.h"
 #include "addon/promise_worker.h"
+#include "addon/risk_head_binding.h"
 #include "addon/tensor_convert.h"
 #include "core/distilbert.h"
 #include "core/loss.h"
+#include "core/risk_head.h"
 #include "core/runtime.h"
 #include "core/safetensors.h"
 
@@ -209,6 +211,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     options.grad = backward;
     at::Tensor ids = int32_array_to_long(env, info[0], "inputIds", batch * seq, {batch, seq});
     at::Tensor mask = int32_array_to_long(env, info[1], "attentionMask", batch * seq, {batch, seq});
+    options.risk = risk_inputs_from(env, o.Get("numericFeatures"), o.Get("categoricalFeatures"), batch, "options");  // risk head
     at::Tensor labels;
     LossOptions loss;
     if (o.Has("labels") && !o.Get("labels").IsUndefined()) {
@@ -225,6 +228,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       loss.kind = kind == "ce" ? LossKind::CrossEntropy
                   : kind == "bce" ? LossKind::BinaryCrossEntropy
                   : kind == "mse" ? LossKind::MeanSquaredError
+                  : kind == "ordinal" ? LossKind::Ordinal
                   : loss_kind_for(m->config().problem_type, m->config().num_labels(), integer);
       loss.class_weights = optional_float_tensor(env, o, "classWeights");
       loss.pos_weight = optional_float_tensor(env, o, "posWeight");
@@ -360,7 +364,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
         [=] {
           NamedTensors tensors;
           for (const auto& [name, t] : trainable ? m->trainable() : m->state_dict())
-            tensors.emplace_back(name, t.detach().to(at::kCPU).contiguous());
+            if (!is_risk_head_key(name)) tensors.emplace_back(name, t.detach().to(at::kCPU).contiguous());  // risk head: own file
           write_safetensors(path, tensors, metadata);
         },
         [](Napi::Env env) -> Napi::Value { return env.Undefined(); });

@@ -13,6 +13,7 @@
 #include "addon/model_handle.h"
 #include "addon/napi_errors.h"
 #include "addon/promise_worker.h"
+#include "addon/risk_head_binding.h"
 #include "addon/tensor_convert.h"
 #include "core/runtime.h"
 #include "core/safetensors.h"
@@ -48,7 +49,10 @@ TrainConfig parse_config(Napi::Env env, const Napi::Object& o) {
   c.seed = static_cast<uint64_t>(number_option(env, o, "seed", 42));
   c.schedule = guarded(env, [&] { return parse_schedule_kind(string_option(env, o, "scheduler", "linear")); });
   const std::string loss = string_option(env, o, "lossKind", "ce");
-  c.loss.kind = loss == "bce" ? LossKind::BinaryCrossEntropy : loss == "mse" ? LossKind::MeanSquaredError : LossKind::CrossEntropy;
+  c.loss.kind = loss == "bce"       ? LossKind::BinaryCrossEntropy
+                : loss == "mse"     ? LossKind::MeanSquaredError
+                : loss == "ordinal" ? LossKind::Ordinal
+                                    : LossKind::CrossEntropy;
   if (o.Has("classWeights") && !o.Get("classWeights").IsUndefined()) {
     auto w = typed_copy<float>(env, o.Get("classWeights"), napi_float32_array, "a Float32Array", "config.classWeights");
     c.loss.class_weights = at::tensor(w, at::kFloat);
@@ -95,12 +99,14 @@ class NativeTrainer : public Napi::ObjectWrap<NativeTrainer> {
         throw make_error(env, code::kInvalidArgument, "Expected data.labels to hold numLabels floats per example");
       labels = at::tensor(values, at::kFloat).view({n, k});
     }
+    RiskInputs risk = risk_inputs_from(env, d.Get("numericFeatures"), d.Get("categoricalFeatures"), n, "data");  // risk head
     TrainConfig config = parse_config(env, info[2].As<Napi::Object>());
     model_ = access.model;
     threads_ = access.threads;
     abort_ = std::make_shared<std::atomic<bool>>(false);
     guarded(env, [&] {
       auto data = std::make_shared<TokenDataset>(std::move(ids), std::move(offsets), labels, model_->config().pad_token_id);
+      if (risk.given()) data->set_risk_inputs(risk);
       loop_ = std::make_shared<TrainLoop>(model_, data, config);
     });
   }

@@ -15,6 +15,7 @@
 #include "core/fused_norm.h"
 #include "core/text_format.h"
 #include "core/quantized_linear.h"
+#include "core/risk_head.h"
 #include "core/safetensors.h"
 
 namespace lora {
@@ -603,20 +604,33 @@ at::Tensor DistilBertClassifier::block(const TransformerBlock& b, const at::Tens
   return b.output_layer_norm.forward(f + s);
 }
 
-// hidden[:, 0] -> pre_classifier -> ReLU -> dropout -> classifier
-at::Tensor DistilBertClassifier::head(const at::Tensor& hidden, const ForwardContext& ctx) const {
+// hidden[:, 0] -> pre_classifier -> ReLU -> dropout -> classifier (then the risk head, when attached)
+at::Tensor DistilBertClassifier::head(const at::Tensor& hidden, const ForwardContext& ctx, const RiskInputs& risk) const {
   at::Tensor pooled = hidden.select(1, 0);
   const auto dt = compute_dtype(precision_);
+  at::Tensor h, z;
   if (ctx.grad && dt != at::kFloat) {
     // Training in bf16/fp16: the head's matmuls too, as autocast runs them. An fp32
     // GEMM here would wake OpenBLAS's own thread pool, whose spinning threads then
     // compete with the OpenMP threads of every following bf16 matmul.
     auto lowp = [&](const Linear& l, const at::Tensor& x) { return at::linear(x.to(dt), l.weight.to(dt), l.bias.to(dt)); };
-    at::Tensor h = at::relu(lowp(pre_classifier, pooled));
-    return lowp(classifier, dropout(h, config_.seq_classif_dropout, ctx.train, ctx.generator));
+    h = dropout(at::relu(lowp(pre_classifier, pooled)), config_.seq_classif_dropout, ctx.train, ctx.generator);
+    z = lowp(classifier, h);
+  } else {
+    h = dropout(at::relu(pre_classifier.forward(pooled, ctx)), config_.seq_classif_dropout, ctx.train, ctx.generator);
+    z = classifier.forward(h, ctx);
   }
-  at::Tensor h = at::relu(pre_classifier.forward(pooled, ctx));
-  return classifier.forward(dropout(h, config_.seq_classif_dropout, ctx.train, ctx.generator), ctx);
+  // --- risk head hook (risk_head.h) ---
+  if (risk_head_) return risk_head_->forward(h, z, risk, ctx.train, config_.seq_classif_dropout, ctx.generator);
+  check_no_risk_inputs(risk);
+  // --- end risk head ---
+  return z;
+}
+
+void DistilBertClassifier::attach_risk_head(std::shared_ptr<RiskHead> head) {
+  if (risk_head_) fail(code::kInvalidArgument, "Expected a model without a risk head but it already has one");
+  for (const auto& [name, t] : head->parameters()) trainable_.emplace_back(name, t);
+  risk_head_ = std::move(head);
 }
 
 ForwardOutputs DistilBertClassifier::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask,
@@ -643,7 +657,7 @@ ForwardOutputs DistilBertClassifier::forward(const at::Tensor& input_ids, const 
     if (options.want_hidden) out.hidden_states.push_back(x);
   }
   if (options.want_hidden) out.last_hidden_state = x;
-  out.logits = head(x, ctx).to(at::kFloat);
+  out.logits = head(x, ctx, options.risk).to(at::kFloat);
   return out;
 }
 

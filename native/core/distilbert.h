@@ -20,6 +20,7 @@
 #include "core/linear.h"
 #include "core/lora.h"
 #include "core/precision.h"
+#include "core/risk_inputs.h"
 
 namespace lora {
 
@@ -42,6 +43,7 @@ struct ForwardOptions {
   bool want_hidden = false;  // keep every layer's output
   bool train = false;        // dropout active (train mode)
   bool grad = false;         // record the autograd graph (for backward)
+  RiskInputs risk;           // tabular features, for a model with a risk head (risk_head.h)
 };
 
 struct ForwardOutputs {
@@ -71,6 +73,7 @@ struct LoadOptions {
 };
 
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
+class RiskHead;
 
 class DistilBertClassifier {
  public:
@@ -120,6 +123,11 @@ class DistilBertClassifier {
   int64_t parameter_count() const;
   // Why the head was initialised fresh ("" when it came from the checkpoint).
   const std::string& head_notice() const { return head_notice_; }
+  // --- risk head (risk_head.h): features beside the text, ordinal thresholds ---
+  // Its "lora_node.*" parameters join trainable() (attach after LoRA / full fine-tuning).
+  void attach_risk_head(std::shared_ptr<RiskHead> head);
+  const std::shared_ptr<RiskHead>& risk_head() const { return risk_head_; }
+  // --- end risk head ---
   // All linears by module name ("distilbert.transformer.layer.0.attention.q_lin", "classifier", ...).
   std::vector<std::string> linear_names() const;
 
@@ -138,7 +146,7 @@ class DistilBertClassifier {
   // x_lowp: x already in bf16 for the matmuls (fused path), updated to the output's.
   at::Tensor block(const TransformerBlock& b, const at::Tensor& x, const at::Tensor& key_mask,
                    const ForwardContext& ctx, at::Tensor* x_lowp = nullptr) const;
-  at::Tensor head(const at::Tensor& hidden, const ForwardContext& ctx) const;                           // [B,T,C] -> [B,K]
+  at::Tensor head(const at::Tensor& hidden, const ForwardContext& ctx, const RiskInputs& risk) const;  // [B,T,C] -> [B,K]
 
   DistilBertConfig config_;
   c10::Device device_ = c10::Device(c10::kCPU);
@@ -155,6 +163,7 @@ class DistilBertClassifier {
   bool merged_ = false;
   std::string head_notice_;
   NamedTensors trainable_;
+  std::shared_ptr<RiskHead> risk_head_;  // null unless attach_risk_head()
   mutable at::Generator generator_;  // its mutex guards state reads
 };
 

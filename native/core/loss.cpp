@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "core/errors.h"
+#include "core/ordinal.h"
 
 namespace lora {
 
@@ -17,6 +18,8 @@ LossKind loss_kind_for(const std::string& problem_type, int64_t num_labels, bool
 at::Tensor classification_loss(const at::Tensor& logits, const at::Tensor& labels, const LossOptions& options) {
   const int64_t B = logits.size(0), K = logits.size(1);
   switch (options.kind) {
+    case LossKind::Ordinal:
+      return coral_loss(logits, labels);
     case LossKind::CrossEntropy: {
       if (labels.dim() != 1 || labels.size(0) != B || at::isFloatingType(labels.scalar_type()))
         fail(code::kInvalidArgument, "Expected " + std::to_string(B) + " integer class ids as labels for cross-entropy");

@@ -9,7 +9,7 @@
 
 namespace lora {
 
-enum class LossKind { CrossEntropy, BinaryCrossEntropy, MeanSquaredError };
+enum class LossKind { CrossEntropy, BinaryCrossEntropy, MeanSquaredError, Ordinal /* CORAL, ordinal.h */ };
 
 struct LossOptions {
   LossKind kind = LossKind::CrossEntropy;
@@ -20,7 +20,7 @@ struct LossOptions {
 // problem_type ("" = unset: transformers infers from K and the label dtype).
 LossKind loss_kind_for(const std::string& problem_type, int64_t num_labels, bool integer_labels);
 
-// logits [B, K]; labels int64 [B] (CE, -100 ignored) or float [B, K] (BCE, MSE).
+// logits [B, K]; labels int64 [B] (CE, -100 ignored; ordinal: logits [B, K-1]) or float [B, K] (BCE, MSE).
 // Checks shapes and class ids (ERR_INVALID_ARGUMENT). Returns a scalar.
 at::Tensor classification_loss(const at::Tensor& logits, const at::Tensor& labels, const LossOptions& options);
 

@@ -37,8 +37,18 @@ TokenBatchTensors TokenDataset::batch(const std::vector<int64_t>& indices) const
       mask[b][t] = 1;
     }
   }
-  out.labels = labels_.index_select(0, at::tensor(indices, at::kLong));
+  at::Tensor rows = at::tensor(indices, at::kLong);
+  out.labels = labels_.index_select(0, rows);
+  if (risk_.numeric.defined()) out.risk.numeric = risk_.numeric.index_select(0, rows);
+  if (risk_.categorical.defined()) out.risk.categorical = risk_.categorical.index_select(0, rows);
   return out;
+}
+
+void TokenDataset::set_risk_inputs(RiskInputs inputs) {
+  for (const at::Tensor* t : {&inputs.numeric, &inputs.categorical})
+    if (t->defined() && (t->dim() != 2 || t->size(0) != size()))
+      fail(code::kInvalidArgument, "Expected one feature row per example (" + std::to_string(size()) + ")");
+  risk_ = std::move(inputs);
 }
 
 }  // namespace lora

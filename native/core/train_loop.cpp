@@ -71,6 +71,7 @@ double TrainLoop::train_step() {
     const int64_t end = std::min(begin + config_.batch_size, data_->size());
     std::vector<int64_t> indices(order_.begin() + begin, order_.begin() + end);
     TokenBatchTensors batch = data_->batch(indices);
+    options.risk = batch.risk;  // features for the risk head (none: undefined)
     ForwardOutputs out = model_->forward(batch.input_ids, batch.attention_mask, options);
     at::Tensor loss = classification_loss(out.logits, batch.labels, config_.loss);
     loss_sum += loss.item<double>();

@@ -211,8 +211,8 @@ describe('loadExamples: bad rows are errors naming the file and the row', () => 
     let e = await rejection(loadExamples(file('x.txt', '')));
     expect(e.code).toBe('ERR_INVALID_ARGUMENT');
     expect(e.message).toMatch(/^Expected a path ending in \.csv, \.tsv, \.tab, \.jsonl or \.ndjson .* for path but received the string/);
-    e = await rejection(loadExamples(file('y.csv', ''), { task: 'ordinal' as never }));
-    expect(e.message).toBe("Expected one of 'binary', 'multi-class', 'multi-label', 'regression' for options.task but received the string \"ordinal\"");
+    e = await rejection(loadExamples(file('y.csv', ''), { task: 'ranking' as never }));
+    expect(e.message).toBe("Expected one of 'binary', 'multi-class', 'multi-label', 'regression', 'ordinal' for options.task but received the string \"ranking\"");
     e = await rejection(loadExamples(path.join(dir, 'missing.csv')));
     expect(e.code).toBe('ERR_IO');
     expect(e.message).toContain(`Cannot read ${path.join(dir, 'missing.csv')}: ENOENT`);

@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -17,6 +18,7 @@ namespace lora {
 namespace {
 
 constexpr double kLayerNormEps = 1e-12;  // DistilBERT's LayerNorm eps
+constexpr int64_t kStackedTokens = 4096;  // rows (texts × adapters × tokens) per stacked pass: one 32 × 128 batch
 
 // The checks DistilBertClassifier::forward makes on its inputs.
 void check_inputs(const DistilBertConfig& c, const at::Tensor& ids, const at::Tensor& mask) {
@@ -142,26 +144,35 @@ std::vector<at::Tensor> MultiAdapterModel::forward(const AdapterSet& set, const 
   const int64_t layers = static_cast<int64_t>(base.blocks.size());
   // Layers no adapter touches: once for all adapters, on [B,T,C].
   for (int64_t i = 0; i < set.first_adapted_layer; ++i) x = base.block(base.blocks[i], x, key_mask, ctx, &x_lowp);
-  at::Tensor pooled;  // [N, B, C]
-  if (set.first_adapted_layer < layers) {
-    // From here each adapter has its own hidden states: stacked adapter-major, [N·B,T,C].
-    x = x.repeat({n, 1, 1});
-    if (x_lowp.defined()) x_lowp = x_lowp.repeat({n, 1, 1});
-    key_mask = key_mask.repeat({n, 1, 1, 1});
-    for (int64_t i = set.first_adapted_layer; i < layers; ++i)
-      x = adapted_block(base.blocks[i], set.layers[i], x, key_mask, n, ctx, &x_lowp);
-    pooled = x.view({n, B, T, x.size(-1)}).select(2, 0);
+  std::vector<at::Tensor> logits(n);
+  auto heads = [&](const at::Tensor& pooled, std::vector<std::vector<at::Tensor>>* parts) {  // pooled [N, b, C]
+    // Each adapter's head: hidden[:, 0] -> pre_classifier -> ReLU -> classifier (fp32, as the base's head).
+    for (int64_t i = 0; i < n; ++i) {
+      const LoadedAdapter& a = *set.adapters[i];
+      (*parts)[i].push_back(a.classifier.forward(at::relu(a.pre_classifier.forward(pooled[i], ctx)), ctx).to(at::kFloat));
+    }
+  };
+  std::vector<std::vector<at::Tensor>> parts(n);
+  if (set.first_adapted_layer == layers) {
+    heads(x.select(1, 0).unsqueeze(0).expand({n, B, x.size(-1)}), &parts);  // only the heads differ
   } else {
-    pooled = x.select(1, 0).unsqueeze(0).expand({n, B, x.size(-1)});  // only the heads differ
+    // From here each adapter has its own hidden states, stacked adapter-major: [N·b, T, C].
+    // The texts go through in slices of about kStackedTokens rows, so the stack's
+    // activations stay the size of one ordinary batch: measured on 2 cores, stacking a
+    // whole batch per adapter made each row slower than separate forwards (activations
+    // out of cache, and fresh mmaps for every tensor over malloc's threshold).
+    const int64_t slice = std::max<int64_t>(1, kStackedTokens / (n * T));
+    for (int64_t b0 = 0; b0 < B; b0 += slice) {
+      const int64_t b = std::min(slice, B - b0);
+      at::Tensor xs = x.narrow(0, b0, b).repeat({n, 1, 1});
+      at::Tensor xs_lowp = x_lowp.defined() ? x_lowp.narrow(0, b0, b).repeat({n, 1, 1}) : at::Tensor();
+      at::Tensor mask_s = key_mask.narrow(0, b0, b).repeat({n, 1, 1, 1});
+      for (int64_t i = set.first_adapted_layer; i < layers; ++i)
+        xs = adapted_block(base.blocks[i], set.layers[i], xs, mask_s, n, ctx, &xs_lowp);
+      heads(xs.view({n, b, T, xs.size(-1)}).select(2, 0), &parts);
+    }
   }
-  // Each adapter's head: hidden[:, 0] -> pre_classifier -> ReLU -> classifier (fp32, as the base's head).
-  std::vector<at::Tensor> logits;
-  logits.reserve(n);
-  for (int64_t i = 0; i < n; ++i) {
-    const LoadedAdapter& a = *set.adapters[i];
-    at::Tensor h = at::relu(a.pre_classifier.forward(pooled[i], ctx));
-    logits.push_back(a.classifier.forward(h, ctx).to(at::kFloat));
-  }
+  for (int64_t i = 0; i < n; ++i) logits[i] = parts[i].size() == 1 ? parts[i][0] : at::cat(parts[i], 0);
   return logits;
 }
 

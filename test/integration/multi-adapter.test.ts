@@ -79,6 +79,17 @@ describe('MultiAdapterClassifier', () => {
     }
   });
 
+  it('gives the same logits when a batch is stacked in several slices (texts × adapters × tokens > 4096)', async () => {
+    const long = Array.from({ length: 32 }, (_, i) => `${TEXTS.join(' , ')} ${TEXTS[i % TEXTS.length]}`);
+    const batch = multi.encode(long);
+    expect(batch.batchSize * batch.seqLen * 4).toBeGreaterThan(2 * 4096); // at least three slices
+    const logits = await multi.logits(batch);
+    for (const name of ['fraud', 'abuse']) {
+      using single = await Classifier.load(BASE, { ...fp32, adapter: dirs[name] });
+      expect(maxAbsDiff(logits[name]!, await single.logits(batch)), name).toBeLessThanOrEqual(1e-5);
+    }
+  });
+
   it('predicts per text a record by adapter, with its own labels, task and thresholds', async () => {
     const predictions = await multi.predict(TEXTS, { batchSize: 2 });
     expect(predictions).toHaveLength(TEXTS.length);

@@ -14,6 +14,7 @@
 #include "core/errors.h"
 #include "core/fused_norm.h"
 #include "core/text_format.h"
+#include "core/train_fused.h"
 #include "core/quantized_linear.h"
 #include "core/safetensors.h"
 
@@ -571,6 +572,10 @@ at::Tensor DistilBertClassifier::attention(const TransformerBlock& b, const at::
   // Scores stay in the compute dtype, as under autocast: masked with that dtype's
   // minimum (finfo(dtype).min, as transformers), softmax accumulating in fp32 inside.
   at::Tensor scores = at::matmul(q, k.transpose(-1, -2));  // [B,H,T,T]
+  if (ctx.grad && scores.is_cpu()) {  // training: mask, softmax and dropout fused, one pass each way
+    at::Tensor weights = masked_softmax_dropout(scores, key_mask, ctx.train ? config_.attention_dropout : 0.0, ctx.generator);
+    return at::matmul(weights, v).transpose(1, 2).reshape({B, T, H * D});
+  }
   const c10::Scalar lowest = scores.scalar_type() == at::kFloat ? c10::Scalar(std::numeric_limits<float>::lowest())
                             : scores.scalar_type() == at::kBFloat16 ? c10::Scalar(-3.3895313892515355e38)
                                                                    : c10::Scalar(-65504.0);

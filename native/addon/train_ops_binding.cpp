@@ -1,0 +1,254 @@
+// The fused training kernels (core/fast_dropout.h, core/train_fused.h) beside
+// the ATen ops they replace, for tests and benchmarks/train/ops.mjs.
+// Synchronous: inputs are small in tests, and the benchmark wants the JS thread idle anyway.
+//
+//   trainOpsDropout({ input, dtype, p, seed, calls, grad? })
+//     -> { outputs: Float32Array[], grads: Float32Array[] }
+//        `calls` dropout calls on `input` with keys drawn from one generator seeded
+//        with `seed` (as consecutive training steps draw them); grads: backward of
+//        each for the upstream gradient `grad`.
+//   trainOpsAttention({ scores, shape: [B, H, T, T], keyMask, dtype, p, seed, grad })
+//     -> { fused: { out, gradScores }, reference: { out, gradScores } }
+//        masked_softmax_dropout against the ATen composition masked_fill -> softmax
+//        -> dropout with the same keyed mask, both differentiated for `grad`.
+//   trainOpsBench({ op: 'dropout' | 'attention', dtype, shape, p, reps })
+//     -> { fusedMs, atenMs }: medians of forward + backward, fused vs the ATen ops.
+#include <napi.h>
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/grad_mode.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "addon/bindings.h"
+#include "addon/js_values.h"
+#include "addon/napi_errors.h"
+#include "addon/tensor_convert.h"
+#include "core/fast_dropout.h"
+#include "core/train_fused.h"
+
+namespace lora::addon {
+namespace {
+
+at::Tensor float32_input(Napi::Env env, const Napi::Object& o, const char* key, int64_t count) {
+  Napi::Value v = o.Get(key);
+  const std::string name = std::string("options.") + key;
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw_expected(env, "a Float32Array", name, v);
+  auto a = v.As<Napi::Float32Array>();
+  if (count >= 0 && static_cast<int64_t>(a.ElementLength()) != count)
+    throw_expected(env, "a Float32Array of length " + std::to_string(count), name, v);
+  at::Tensor t = at::empty({static_cast<int64_t>(a.ElementLength())}, at::kFloat);
+  if (t.numel() > 0) std::memcpy(t.data_ptr<float>(), a.Data(), t.numel() * sizeof(float));
+  return t;
+}
+
+double probability(Napi::Env env, const Napi::Object& o) {
+  Napi::Value v = o.Get("p");
+  if (!v.IsNumber() || !(v.As<Napi::Number>().DoubleValue() >= 0) || !(v.As<Napi::Number>().DoubleValue() < 1))
+    throw_expected(env, "a number in [0, 1)", "options.p", v);
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+at::ScalarType dtype_option(Napi::Env env, const Napi::Object& o) {
+  const std::string d = string_option(env, o, "dtype", "float32");
+  if (d == "float32") return at::kFloat;
+  if (d == "bfloat16") return at::kBFloat16;
+  throw_expected(env, "'float32' or 'bfloat16'", "options.dtype", o.Get("dtype"));
+  return at::kFloat;
+}
+
+uint64_t seed_option(Napi::Env env, const Napi::Object& o) {
+  Napi::Value v = o.Get("seed");
+  const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+  if (!(d >= 0) || d != static_cast<double>(static_cast<int64_t>(d)) || d > 9007199254740991.0)
+    throw_expected(env, "a non-negative integer", "options.seed", v);
+  return static_cast<uint64_t>(d);
+}
+
+std::vector<int64_t> shape4(Napi::Env env, const Napi::Object& o) {
+  Napi::Value v = o.Get("shape");
+  if (!v.IsArray() || v.As<Napi::Array>().Length() != 4) throw_expected(env, "[B, H, T, T]", "options.shape", v);
+  std::vector<int64_t> s;
+  for (uint32_t i = 0; i < 4; ++i) s.push_back(positive_int(env, v.As<Napi::Array>().Get(i), "options.shape[i]"));
+  if (s[2] != s[3] || s[0] * s[1] * s[2] * s[3] > (int64_t{1} << 28))
+    throw_expected(env, "[B, H, T, T] with at most 2^28 elements", "options.shape", v);
+  return s;
+}
+
+Napi::Array arrays_to_js(Napi::Env env, const std::vector<at::Tensor>& ts) {
+  Napi::Array out = Napi::Array::New(env, ts.size());
+  for (uint32_t i = 0; i < ts.size(); ++i) out.Set(i, tensor_to_float32_array(env, ts[i]));
+  return out;
+}
+
+// The ATen composition the fused kernel replaces; `keep` is the keyed mask as 0/1.
+at::Tensor reference_attention(const at::Tensor& scores, const at::Tensor& key_mask, double p, const at::Tensor& keep) {
+  const c10::Scalar lowest = scores.scalar_type() == at::kFloat ? c10::Scalar(std::numeric_limits<float>::lowest())
+                                                                : c10::Scalar(-3.3895313892515355e38);
+  at::Tensor probs = at::softmax(scores.masked_fill(key_mask, lowest), -1);
+  return p > 0 ? probs * keep / (1.0 - p) : probs;
+}
+
+// The mask keyed_dropout would draw for `key`, as 0/1 in `dtype`.
+at::Tensor keyed_mask(at::IntArrayRef shape, at::ScalarType dtype, double p, uint64_t key) {
+  at::Tensor ones = at::ones(shape, at::kFloat);
+  keyed_dropout_kernel(ones, ones, p, key);
+  return (ones != 0).to(dtype);
+}
+
+Napi::Value dropout_js(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!is_plain_object(info[0])) throw_expected(env, "an options object", "options", info[0]);
+  Napi::Object o = info[0].As<Napi::Object>();
+  at::Tensor input = float32_input(env, o, "input", -1);
+  const auto dtype = dtype_option(env, o);
+  const double p = probability(env, o);
+  const uint64_t seed = seed_option(env, o);
+  const int64_t calls = positive_int(env, o.Get("calls"), "options.calls");
+  at::Tensor grad = o.Get("grad").IsUndefined() ? at::Tensor() : float32_input(env, o, "grad", input.numel());
+  std::vector<at::Tensor> outputs, grads;
+  guarded(env, [&] {
+    at::AutoGradMode enable(true);
+    auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+    for (int64_t c = 0; c < calls; ++c) {
+      at::Tensor x = input.to(dtype).requires_grad_(true);
+      at::Tensor y = p > 0 ? keyed_dropout(x, p, draw_dropout_key(generator)) : x * 1;
+      outputs.push_back(y.detach());
+      if (grad.defined()) {
+        y.backward(grad.to(dtype));
+        grads.push_back(x.grad());
+      }
+    }
+  });
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("outputs", arrays_to_js(env, outputs));
+  out.Set("grads", arrays_to_js(env, grads));
+  return out;
+}
+
+struct AttentionInputs {
+  at::Tensor scores, key_mask, grad;
+  at::ScalarType dtype;
+  double p;
+  uint64_t seed;
+};
+
+AttentionInputs attention_inputs(Napi::Env env, const Napi::Object& o) {
+  const auto s = shape4(env, o);
+  AttentionInputs in;
+  in.dtype = dtype_option(env, o);
+  in.p = probability(env, o);
+  in.seed = seed_option(env, o);
+  in.scores = float32_input(env, o, "scores", s[0] * s[1] * s[2] * s[3]).view(s).to(in.dtype);
+  in.grad = float32_input(env, o, "grad", s[0] * s[1] * s[2] * s[3]).view(s).to(in.dtype);
+  Napi::Value m = o.Get("keyMask");
+  if (!m.IsTypedArray() || m.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+      static_cast<int64_t>(m.As<Napi::Uint8Array>().ElementLength()) != s[0] * s[3])
+    throw_expected(env, "a Uint8Array of length B·T (1 = padding key)", "options.keyMask", m);
+  at::Tensor mask = at::empty({s[0], s[3]}, at::kByte);
+  std::memcpy(mask.data_ptr(), m.As<Napi::Uint8Array>().Data(), mask.numel());
+  in.key_mask = (mask != 0).view({s[0], 1, 1, s[3]});
+  return in;
+}
+
+Napi::Value attention_js(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!is_plain_object(info[0])) throw_expected(env, "an options object", "options", info[0]);
+  const AttentionInputs in = attention_inputs(env, info[0].As<Napi::Object>());
+  at::Tensor fused_out, fused_grad, ref_out, ref_grad;
+  guarded(env, [&] {
+    at::AutoGradMode enable(true);
+    at::Tensor a = in.scores.clone().requires_grad_(true);
+    fused_out = masked_softmax_dropout(a, in.key_mask, in.p, at::make_generator<at::CPUGeneratorImpl>(in.seed));
+    fused_out.backward(in.grad);
+    fused_grad = a.grad();
+    auto generator = at::make_generator<at::CPUGeneratorImpl>(in.seed);
+    const at::Tensor keep = in.p > 0 ? keyed_mask(in.scores.sizes(), in.dtype, in.p, draw_dropout_key(generator)) : at::Tensor();
+    at::Tensor b = in.scores.clone().requires_grad_(true);
+    ref_out = reference_attention(b, in.key_mask, in.p, keep);
+    ref_out.backward(in.grad);
+    ref_grad = b.grad();
+  });
+  auto pair = [&](const at::Tensor& out, const at::Tensor& g) {
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("out", tensor_to_float32_array(env, out));
+    r.Set("gradScores", tensor_to_float32_array(env, g));
+    return r;
+  };
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("fused", pair(fused_out, fused_grad));
+  out.Set("reference", pair(ref_out, ref_grad));
+  return out;
+}
+
+template <typename Fn>
+double median_ms(int64_t reps, const Fn& fn) {
+  fn();  // warm-up
+  std::vector<double> ms;
+  for (int64_t r = 0; r < reps; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    fn();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+Napi::Value bench_js(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!is_plain_object(info[0])) throw_expected(env, "an options object", "options", info[0]);
+  Napi::Object o = info[0].As<Napi::Object>();
+  const std::string op = string_option(env, o, "op", "");
+  if (op != "dropout" && op != "attention") throw_expected(env, "'dropout' or 'attention'", "options.op", o.Get("op"));
+  const auto s = shape4(env, o);
+  const auto dtype = dtype_option(env, o);
+  const double p = probability(env, o);
+  const int64_t reps = positive_int(env, o.Get("reps"), "options.reps");
+  double fused_ms = 0, aten_ms = 0;
+  guarded(env, [&] {
+    at::AutoGradMode enable(true);
+    auto generator = at::make_generator<at::CPUGeneratorImpl>(1);
+    at::Tensor x = at::randn(s, generator).to(dtype).requires_grad_(true);
+    at::Tensor g = at::randn(s, generator).to(dtype);
+    at::Tensor key_mask = at::zeros({s[0], 1, 1, s[3]}, at::kBool);
+    auto run = [&](const at::Tensor& y) {
+      y.backward(g);
+      x.mutable_grad().reset();
+    };
+    if (op == "dropout") {
+      fused_ms = median_ms(reps, [&] { run(keyed_dropout(x, p, draw_dropout_key(generator))); });
+      aten_ms = median_ms(reps, [&] {
+        at::Tensor keep = at::empty_like(x).bernoulli_(1.0 - p, generator);
+        run(x * keep / (1.0 - p));
+      });
+    } else {
+      fused_ms = median_ms(reps, [&] { run(masked_softmax_dropout(x, key_mask, p, generator)); });
+      aten_ms = median_ms(reps, [&] {
+        at::Tensor keep = at::empty_like(x).bernoulli_(1.0 - p, generator);
+        at::Tensor probs = at::softmax(x.masked_fill(key_mask, -3.3895313892515355e38), -1);
+        run(probs * keep / (1.0 - p));
+      });
+    }
+  });
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("fusedMs", Napi::Number::New(env, fused_ms));
+  out.Set("atenMs", Napi::Number::New(env, aten_ms));
+  return out;
+}
+
+}  // namespace
+
+void register_train_ops(Napi::Env env, Napi::Object exports) {
+  exports.Set("trainOpsDropout", Napi::Function::New(env, dropout_js, "trainOpsDropout"));
+  exports.Set("trainOpsAttention", Napi::Function::New(env, attention_js, "trainOpsAttention"));
+  exports.Set("trainOpsBench", Napi::Function::New(env, bench_js, "trainOpsBench"));
+}
+
+}  // namespace lora::addon

@@ -572,7 +572,7 @@ at::Tensor DistilBertClassifier::attention(const TransformerBlock& b, const at::
   // Scores stay in the compute dtype, as under autocast: masked with that dtype's
   // minimum (finfo(dtype).min, as transformers), softmax accumulating in fp32 inside.
   at::Tensor scores = at::matmul(q, k.transpose(-1, -2));  // [B,H,T,T]
-  if (ctx.grad && scores.is_cpu()) {  // training: mask, softmax and dropout fused, one pass each way
+  if (ctx.grad && scores.is_cpu() && scores.scalar_type() != at::kHalf) {  // training: mask, softmax and dropout fused, one pass each way
     at::Tensor weights = masked_softmax_dropout(scores, key_mask, ctx.train ? config_.attention_dropout : 0.0, ctx.generator);
     return at::matmul(weights, v).transpose(1, 2).reshape({B, T, H * D});
   }
@@ -587,6 +587,22 @@ at::Tensor DistilBertClassifier::attention(const TransformerBlock& b, const at::
 // x = LN_out(FFN(s) + s) with s = LN_sa(attn(x) + x); FFN = dropout(lin2(act(lin1(s))))
 at::Tensor DistilBertClassifier::block(const TransformerBlock& b, const at::Tensor& x, const at::Tensor& key_mask,
                                        const ForwardContext& ctx, at::Tensor* x_lowp) const {
+  const auto dt = compute_dtype(precision_);
+  if (ctx.grad && x.is_cpu() && dt != at::kHalf) {
+    // Training on the CPU: residual (+ dropout) + LayerNorm fused with their backward
+    // (train_fused.h); in bf16 each LayerNorm also hands the next matmul its input in bf16.
+    const bool lowp = dt == at::kBFloat16 && x_lowp;
+    at::Tensor context = attention(b, lowp && x_lowp->defined() ? *x_lowp : x, key_mask, ctx);
+    auto [s, s16] = residual_dropout_layer_norm(b.out_lin.forward(context, ctx), x, b.sa_layer_norm.weight,
+                                                b.sa_layer_norm.bias, kLayerNormEps, 0.0, ctx.generator, lowp);
+    at::Tensor h = b.lin1.forward(lowp ? s16 : s, ctx);
+    h = config_.activation == "relu" ? at::relu(h) : at::gelu(h);
+    auto [out, out16] = residual_dropout_layer_norm(b.lin2.forward(h, ctx), s, b.output_layer_norm.weight,
+                                                    b.output_layer_norm.bias, kLayerNormEps,
+                                                    ctx.train ? config_.dropout : 0.0, ctx.generator, lowp);
+    if (lowp) *x_lowp = out16;
+    return out;
+  }
   const bool fused = ctx.fused && !b.out_lin.quantized && !b.lin2.quantized;
   // In bf16 the fused LayerNorm also hands over its output rounded to bf16, so
   // the next matmul's input needs no conversion pass of its own.

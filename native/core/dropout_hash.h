@@ -35,6 +35,13 @@ inline uint32_t drop_threshold(double p) {
   return t >= 4294967295.0 ? 0xffffffffU : static_cast<uint32_t>(t);
 }
 
+// The dropout multiplier of element i: scale when kept, 0 when dropped. Multiplying
+// by it (rather than selecting 0) keeps the loops branch-free, and NaN/inf
+// inputs behave as under torch's x · mask / (1 − p).
+inline float factor(uint64_t key, uint64_t i, uint32_t threshold, float scale) {
+  return bits(key, i) >= threshold ? scale : 0.f;
+}
+
 inline float bf16_to_float(uint16_t b) {
   const uint32_t u = static_cast<uint32_t>(b) << 16;
   float f;

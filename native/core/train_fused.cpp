@@ -57,7 +57,8 @@ inline __attribute__((always_inline)) void forward_row(const S* s, const uint8_t
   float mx = -std::numeric_limits<float>::infinity();
 #pragma omp simd reduction(max : mx)
   for (int64_t j = 0; j < T; ++j) {
-    const float v = masked[j] ? lowest : load(s, j);
+    const float sj = load(s, j);
+    const float v = masked[j] ? lowest : sj;
     tmp[j] = v;
     mx = v > mx ? v : mx;
   }
@@ -78,7 +79,7 @@ inline __attribute__((always_inline)) void forward_row(const S* s, const uint8_t
   for (int64_t j = 0; j < T; ++j) {
     const float pr = round_to(probs, tmp[j] * inv);
     store(probs, j, pr);
-    store(dropped, j, dh::bits(key, first + j) >= threshold ? pr * scale : 0.f);
+    store(dropped, j, pr * dh::factor(key, first + j, threshold, scale));
   }
 }
 
@@ -91,12 +92,15 @@ inline __attribute__((always_inline)) void backward_row(const S* grad, const S* 
   float dot = 0.f;
 #pragma omp simd reduction(+ : dot)
   for (int64_t j = 0; j < T; ++j) {
-    const float g = dropout ? (dh::bits(key, first + j) >= threshold ? load(grad, j) * scale : 0.f) : load(grad, j);
+    const float g = load(grad, j) * (dropout ? dh::factor(key, first + j, threshold, scale) : 1.f);
     tmp[j] = g;
     dot += g * load(probs, j);
   }
 #pragma omp simd
-  for (int64_t j = 0; j < T; ++j) store(out, j, masked[j] ? 0.f : load(probs, j) * (tmp[j] - dot));
+  for (int64_t j = 0; j < T; ++j) {
+    const float v = load(probs, j) * (tmp[j] - dot);
+    store(out, j, masked[j] ? 0.f : v);
+  }
 }
 
 #define LORA_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -216,7 +220,7 @@ inline __attribute__((always_inline)) void ln_forward_row(const Y* y, const floa
   float sum = 0.f;
 #pragma omp simd reduction(+ : sum)
   for (int64_t c = 0; c < C; ++c) {
-    const float yc = drop ? (dh::bits(key, first + c) >= threshold ? load(y, c) * scale : 0.f) : load(y, c);
+    const float yc = load(y, c) * (drop ? dh::factor(key, first + c, threshold, scale) : 1.f);
     const float v = r[c] + yc;
     z[c] = v;
     sum += v;
@@ -229,10 +233,10 @@ inline __attribute__((always_inline)) void ln_forward_row(const Y* y, const floa
   stats[0] = mean;
   stats[1] = rstd;
 #pragma omp simd
-  for (int64_t c = 0; c < C; ++c) {
-    const float o = (z[c] - mean) * rstd * w[c] + b[c];
-    out[c] = o;
-    if (out16) out16[c] = dh::float_to_bf16(o);
+  for (int64_t c = 0; c < C; ++c) out[c] = (z[c] - mean) * rstd * w[c] + b[c];
+  if (out16) {
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) out16[c] = dh::float_to_bf16(out[c]);
   }
 }
 
@@ -245,18 +249,33 @@ inline __attribute__((always_inline)) void ln_backward_row(const float* g, const
                                                            float* gw, float* gb, int64_t C, bool drop, uint64_t first,
                                                            uint64_t key, uint32_t threshold, float scale) {
   const float mean = stats[0], rstd = stats[1];
+  // g into gr first (either gradient may be absent), then the row sums.
+  if (g && g16) {
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) gr[c] = g[c] + dh::bf16_to_float(g16[c]);
+  } else if (g16) {
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) gr[c] = dh::bf16_to_float(g16[c]);
+  } else if (g) {
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) gr[c] = g[c];
+  } else {
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) gr[c] = 0.f;
+  }
+  if (gw) {
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) {
+      gw[c] += gr[c] * (z[c] - mean) * rstd;
+      gb[c] += gr[c];
+    }
+  }
   float a = 0.f, bsum = 0.f;
 #pragma omp simd reduction(+ : a, bsum)
   for (int64_t c = 0; c < C; ++c) {
-    const float gc = (g ? g[c] : 0.f) + (g16 ? dh::bf16_to_float(g16[c]) : 0.f);
-    const float xh = (z[c] - mean) * rstd;
-    const float gxh = gc * w[c];
+    const float gxh = gr[c] * w[c];
     a += gxh;
-    bsum += gxh * xh;
-    if (gw) {
-      gw[c] += gc * xh;
-      gb[c] += gc;
-    }
+    bsum += gxh * (z[c] - mean) * rstd;
     gr[c] = gxh;  // gx̂ for now
   }
   a /= static_cast<float>(C);
@@ -266,7 +285,7 @@ inline __attribute__((always_inline)) void ln_backward_row(const float* g, const
     const float xh = (z[c] - mean) * rstd;
     const float gz = rstd * (gr[c] - a - xh * bsum);
     gr[c] = gz;
-    store(gy, c, drop ? (dh::bits(key, first + c) >= threshold ? gz * scale : 0.f) : gz);
+    store(gy, c, gz * (drop ? dh::factor(key, first + c, threshold, scale) : 1.f));
   }
 }
 

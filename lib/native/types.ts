@@ -219,6 +219,18 @@ export interface NativeAddon {
     seed: number;
     grad: Float32Array;
   }): { fused: { out: Float32Array; gradScores: Float32Array }; reference: { out: Float32Array; gradScores: Float32Array } };
+  trainOpsResidualNorm(o: {
+    y: Float32Array;
+    residual: Float32Array;
+    weight: Float32Array;
+    bias: Float32Array;
+    shape: [number, number];
+    dtype?: 'float32' | 'bfloat16';
+    p: number;
+    seed: number;
+    grad: Float32Array;
+    grad16: Float32Array;
+  }): Record<'fused' | 'reference', Record<'out' | 'out16' | 'gradY' | 'gradResidual' | 'gradWeight' | 'gradBias', Float32Array>>;
   trainOpsBench(o: { op: 'dropout' | 'attention'; dtype?: 'float32' | 'bfloat16'; shape: [number, number, number, number]; p: number; reps: number }): {
     fusedMs: number;
     atenMs: number;

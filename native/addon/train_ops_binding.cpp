@@ -11,6 +11,11 @@
 //     -> { fused: { out, gradScores }, reference: { out, gradScores } }
 //        masked_softmax_dropout against the ATen composition masked_fill -> softmax
 //        -> dropout with the same keyed mask, both differentiated for `grad`.
+//   trainOpsResidualNorm({ y, residual, weight, bias, shape: [N, C], dtype, p, seed, grad, grad16 })
+//     -> { fused: Grads, reference: Grads }, Grads = { out, out16, gradY, gradResidual, gradWeight, gradBias }
+//        residual_dropout_layer_norm (eps 1e-12) against y.float() -> dropout (same keyed
+//        mask) -> + residual -> layer_norm, with out16 = out.to(bf16); gradients for
+//        `grad` on out plus `grad16` on out16.
 //   trainOpsBench({ op: 'dropout' | 'attention', dtype, shape, p, reps })
 //     -> { fusedMs, atenMs }: medians (shape [B, H, T, T] for attention, any 4 sizes for dropout) of forward + backward, fused vs the ATen ops.
 #include <napi.h>
@@ -18,6 +23,7 @@
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/grad_mode.h>
+#include <torch/csrc/autograd/autograd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -188,6 +194,58 @@ Napi::Value attention_js(const Napi::CallbackInfo& info) {
   return out;
 }
 
+Napi::Value residual_norm_js(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!is_plain_object(info[0])) throw_expected(env, "an options object", "options", info[0]);
+  Napi::Object o = info[0].As<Napi::Object>();
+  Napi::Value shape = o.Get("shape");
+  if (!shape.IsArray() || shape.As<Napi::Array>().Length() != 2) throw_expected(env, "[N, C]", "options.shape", shape);
+  const int64_t N = positive_int(env, shape.As<Napi::Array>().Get(0u), "options.shape[0]");
+  const int64_t C = positive_int(env, shape.As<Napi::Array>().Get(1u), "options.shape[1]");
+  if (N * C > (int64_t{1} << 26)) throw_expected(env, "at most 2^26 elements", "options.shape", shape);
+  const auto dtype = dtype_option(env, o);
+  const double p = probability(env, o);
+  const uint64_t seed = seed_option(env, o);
+  const at::Tensor y = float32_input(env, o, "y", N * C).view({N, C}).to(dtype);
+  const at::Tensor residual = float32_input(env, o, "residual", N * C).view({N, C});
+  const at::Tensor weight = float32_input(env, o, "weight", C);
+  const at::Tensor bias = float32_input(env, o, "bias", C);
+  const at::Tensor grad = float32_input(env, o, "grad", N * C).view({N, C});
+  const at::Tensor grad16 = float32_input(env, o, "grad16", N * C).view({N, C}).to(at::kBFloat16);
+  constexpr double eps = 1e-12;
+  std::vector<at::Tensor> fused, reference;  // out, out16, grad y, grad residual, grad weight, grad bias
+  guarded(env, [&] {
+    at::AutoGradMode enable(true);
+    auto leaves = [&] {
+      return std::vector<at::Tensor>{y.clone().requires_grad_(true), residual.clone().requires_grad_(true),
+                                     weight.clone().requires_grad_(true), bias.clone().requires_grad_(true)};
+    };
+    auto run = [&](std::vector<at::Tensor> in, const at::Tensor& out, const at::Tensor& out16) {
+      torch::autograd::backward({out, out16}, {grad, grad16});
+      return std::vector<at::Tensor>{out.detach(), out16.detach(), in[0].grad(), in[1].grad(), in[2].grad(), in[3].grad()};
+    };
+    auto a = leaves();
+    auto [out, out16] = residual_dropout_layer_norm(a[0], a[1], a[2], a[3], eps, p, at::make_generator<at::CPUGeneratorImpl>(seed), true);
+    fused = run(a, out, out16);
+    auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+    auto b = leaves();
+    at::Tensor d = b[0].to(at::kFloat);
+    if (p > 0) d = d * keyed_mask(y.sizes(), at::kFloat, p, draw_dropout_key(generator)) / (1.0 - p);
+    at::Tensor ref = at::layer_norm(b[1] + d, {C}, b[2], b[3], eps);
+    reference = run(b, ref, ref.to(at::kBFloat16));
+  });
+  auto grads_js = [&](const std::vector<at::Tensor>& t) {
+    Napi::Object r = Napi::Object::New(env);
+    const char* names[] = {"out", "out16", "gradY", "gradResidual", "gradWeight", "gradBias"};
+    for (size_t i = 0; i < t.size(); ++i) r.Set(names[i], tensor_to_float32_array(env, t[i]));
+    return r;
+  };
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("fused", grads_js(fused));
+  out.Set("reference", grads_js(reference));
+  return out;
+}
+
 template <typename Fn>
 double median_ms(int64_t reps, const Fn& fn) {
   fn();  // warm-up
@@ -248,6 +306,7 @@ Napi::Value bench_js(const Napi::CallbackInfo& info) {
 void register_train_ops(Napi::Env env, Napi::Object exports) {
   exports.Set("trainOpsDropout", Napi::Function::New(env, dropout_js, "trainOpsDropout"));
   exports.Set("trainOpsAttention", Napi::Function::New(env, attention_js, "trainOpsAttention"));
+  exports.Set("trainOpsResidualNorm", Napi::Function::New(env, residual_norm_js, "trainOpsResidualNorm"));
   exports.Set("trainOpsBench", Napi::Function::New(env, bench_js, "trainOpsBench"));
 }
 

@@ -139,6 +139,36 @@ describe('fused masked softmax + dropout (attention)', () => {
   });
 });
 
+describe('fused residual + dropout + LayerNorm', () => {
+  // N = 5 rows of C = 771 (odd, past every vector width); y fp32 or bf16, residual fp32.
+  const [N, C] = [5, 771];
+  const inputs = {
+    y: randomArray(N * C, 31, 3),
+    residual: randomArray(N * C, 32),
+    weight: randomArray(C, 33).map((v) => 1 + 0.5 * v),
+    bias: randomArray(C, 34, 0.1),
+    grad: randomArray(N * C, 35),
+    grad16: randomArray(N * C, 36),
+    shape: [N, C] as [number, number],
+  };
+  it.each([
+    ['float32', 0.1],
+    ['float32', 0],
+    ['bfloat16', 0.1],
+    ['bfloat16', 0],
+  ] as const)('%s y, p = %s: outputs and the four gradients match the ATen composition', (dtype, p) => {
+    const r = addon.trainOpsResidualNorm({ ...inputs, dtype, p, seed: 17 });
+    // fp32 arithmetic on both sides (bf16 only rounds y and out16): fp32 tolerances,
+    // and out16 equal up to one bf16 rounding of a value that differs by ~1e-6.
+    expect(maxAbsDiff(r.fused.out, r.reference.out)).toBeLessThan(1e-5);
+    expect(maxAbsDiff(r.fused.out16, r.reference.out16) / maxAbs(r.reference.out16)).toBeLessThanOrEqual(2 ** -8);
+    for (const key of ['gradResidual', 'gradWeight', 'gradBias'] as const)
+      expect(maxAbsDiff(r.fused[key], r.reference[key]) / maxAbs(r.reference[key]), key).toBeLessThan(1e-5);
+    const yTol = dtype === 'float32' ? 1e-5 : 2 ** -8; // grad y is rounded to y's dtype
+    expect(maxAbsDiff(r.fused.gradY, r.reference.gradY) / maxAbs(r.reference.gradY)).toBeLessThan(yTol);
+  });
+});
+
 describe('bad input', () => {
   it('is rejected with a message', () => {
     expect(() => addon.trainOpsDropout({ input: new Float32Array(4), p: 1, seed: 1, calls: 1 })).toThrow(/Expected a number in \[0, 1\) for options.p/);

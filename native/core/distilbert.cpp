@@ -557,7 +557,7 @@ at::Tensor DistilBertClassifier::attention(const TransformerBlock& b, const at::
     std::vector<at::Tensor> parts = b.qkv.base_forward(x).chunk(3, -1);
     q = parts[0], k = parts[1], v = parts[2];
     if (b.q_lin.lora && !b.q_lin.lora->merged)
-      q = q + b.q_lin.lora->delta(x.to(q.scalar_type()), ctx.train, ctx.generator) * scale;
+      q = q + b.q_lin.lora->delta(x.to(q.scalar_type()), ctx.train, ctx.generator, scale);
     if (b.k_lin.lora && !b.k_lin.lora->merged) k = k + b.k_lin.lora->delta(x.to(k.scalar_type()), ctx.train, ctx.generator);
     if (b.v_lin.lora && !b.v_lin.lora->merged) v = v + b.v_lin.lora->delta(x.to(v.scalar_type()), ctx.train, ctx.generator);
   } else {

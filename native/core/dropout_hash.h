@@ -12,6 +12,10 @@
 #include <cstdint>
 #include <cstring>
 
+// The loops below are compiled for AVX-512 (x86-64-v4: with BW/DQ/VL, which the
+// 16-bit bf16 lanes need), AVX2 and baseline; the loader picks what the CPU has.
+#define LORA_TRAIN_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+
 namespace lora::dropout_hash {
 
 inline uint32_t lowbias32(uint32_t x) {

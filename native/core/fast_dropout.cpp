@@ -17,14 +17,14 @@ using torch::autograd::variable_list;
 namespace dh = dropout_hash;
 
 // Elements [first, first + n) of the call: out = x · (keep ? scale : 0), as torch's x · mask / (1 − p).
-__attribute__((target_clones("avx512f", "avx2", "default"))) void chunk_f32(const float* x, float* out, int64_t first,
+LORA_TRAIN_CLONES void chunk_f32(const float* x, float* out, int64_t first,
                                                                           int64_t n, uint64_t key, uint32_t threshold,
                                                                           float scale) {
 #pragma omp simd
   for (int64_t k = 0; k < n; ++k) out[k] = x[k] * dh::factor(key, static_cast<uint64_t>(first + k), threshold, scale);
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) void chunk_bf16(const uint16_t* x, uint16_t* out,
+LORA_TRAIN_CLONES void chunk_bf16(const uint16_t* x, uint16_t* out,
                                                                            int64_t first, int64_t n, uint64_t key,
                                                                            uint32_t threshold, float scale) {
 #pragma omp simd

@@ -26,12 +26,12 @@ at::Tensor dropout(const at::Tensor& x, double p, bool train, c10::optional<at::
   return x * keep / (1.0 - p);
 }
 
-at::Tensor LoraAdapter::delta(const at::Tensor& x, bool train, c10::optional<at::Generator> generator) const {
+at::Tensor LoraAdapter::delta(const at::Tensor& x, bool train, c10::optional<at::Generator> generator, double extra) const {
   at::Tensor h = lora::dropout(x, dropout, train, generator);
   const auto dtype = x.scalar_type();
   at::Tensor a = A.scalar_type() == dtype ? A : A.to(dtype);
   at::Tensor b = B.scalar_type() == dtype ? B : B.to(dtype);
-  return at::linear(at::linear(h, a), b) * scale;
+  return at::linear(at::linear(h, a) * (scale * extra), b);
 }
 
 LoraAdapter make_lora_adapter(int64_t in, int64_t out, const LoraModuleSpec& spec, const LoraSpec& all,

@@ -32,7 +32,8 @@ inline float round_to(const uint16_t*, float v) { return dh::bf16_to_float(dh::f
 // it vectorizes. Below -87.3 (e^x under float's normal range) it returns 0.
 inline float exp_nonpositive(float x) {
   const float xc = x < -87.3f ? -87.3f : x;
-  const float n = std::floor(xc * 1.44269504088896341f + 0.5f);
+  // n = round(x·log2 e) by the 1.5·2^23 trick (exact for |n| < 2^22; plain adds, so it vectorizes).
+  const float n = (xc * 1.44269504088896341f + 12582912.f) - 12582912.f;
   float r = xc - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
   float y = 1.9875691500e-4f;
@@ -62,13 +63,11 @@ inline __attribute__((always_inline)) void forward_row(const S* s, const uint8_t
     tmp[j] = v;
     mx = v > mx ? v : mx;
   }
+#pragma omp simd
+  for (int64_t j = 0; j < T; ++j) tmp[j] = exp_nonpositive(tmp[j] - mx);
   float sum = 0.f;
 #pragma omp simd reduction(+ : sum)
-  for (int64_t j = 0; j < T; ++j) {
-    const float e = exp_nonpositive(tmp[j] - mx);
-    tmp[j] = e;
-    sum += e;
-  }
+  for (int64_t j = 0; j < T; ++j) sum += tmp[j];
   const float inv = 1.f / sum;
   if (!dropped) {
 #pragma omp simd
@@ -103,24 +102,22 @@ inline __attribute__((always_inline)) void backward_row(const S* grad, const S* 
   }
 }
 
-#define LORA_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-LORA_CLONES void forward_row_f32(const float* s, const uint8_t* m, float* p, float* d, int64_t T, float lowest,
+LORA_TRAIN_CLONES void forward_row_f32(const float* s, const uint8_t* m, float* p, float* d, int64_t T, float lowest,
                                  uint64_t first, uint64_t key, uint32_t th, float scale, float* tmp) {
   forward_row(s, m, p, d, T, lowest, first, key, th, scale, tmp);
 }
-LORA_CLONES void forward_row_bf16(const uint16_t* s, const uint8_t* m, uint16_t* p, uint16_t* d, int64_t T, float lowest,
+LORA_TRAIN_CLONES void forward_row_bf16(const uint16_t* s, const uint8_t* m, uint16_t* p, uint16_t* d, int64_t T, float lowest,
                                   uint64_t first, uint64_t key, uint32_t th, float scale, float* tmp) {
   forward_row(s, m, p, d, T, lowest, first, key, th, scale, tmp);
 }
-LORA_CLONES void backward_row_f32(const float* g, const float* p, const uint8_t* m, float* o, int64_t T, bool dropout,
+LORA_TRAIN_CLONES void backward_row_f32(const float* g, const float* p, const uint8_t* m, float* o, int64_t T, bool dropout,
                                   uint64_t first, uint64_t key, uint32_t th, float scale, float* tmp) {
   backward_row(g, p, m, o, T, dropout, first, key, th, scale, tmp);
 }
-LORA_CLONES void backward_row_bf16(const uint16_t* g, const uint16_t* p, const uint8_t* m, uint16_t* o, int64_t T,
+LORA_TRAIN_CLONES void backward_row_bf16(const uint16_t* g, const uint16_t* p, const uint8_t* m, uint16_t* o, int64_t T,
                                    bool dropout, uint64_t first, uint64_t key, uint32_t th, float scale, float* tmp) {
   backward_row(g, p, m, o, T, dropout, first, key, th, scale, tmp);
 }
-#undef LORA_CLONES
 
 struct Geometry {
   int64_t rows_per_batch;  // H·T rows share one key mask
@@ -289,28 +286,26 @@ inline __attribute__((always_inline)) void ln_backward_row(const float* g, const
   }
 }
 
-#define LORA_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-LORA_CLONES void ln_forward_f32(const float* y, const float* r, const float* w, const float* b, float* z, float* out,
+LORA_TRAIN_CLONES void ln_forward_f32(const float* y, const float* r, const float* w, const float* b, float* z, float* out,
                                 uint16_t* out16, float* stats, int64_t C, float eps, bool drop, uint64_t first,
                                 uint64_t key, uint32_t th, float scale) {
   ln_forward_row(y, r, w, b, z, out, out16, stats, C, eps, drop, first, key, th, scale);
 }
-LORA_CLONES void ln_forward_bf16(const uint16_t* y, const float* r, const float* w, const float* b, float* z, float* out,
+LORA_TRAIN_CLONES void ln_forward_bf16(const uint16_t* y, const float* r, const float* w, const float* b, float* z, float* out,
                                  uint16_t* out16, float* stats, int64_t C, float eps, bool drop, uint64_t first,
                                  uint64_t key, uint32_t th, float scale) {
   ln_forward_row(y, r, w, b, z, out, out16, stats, C, eps, drop, first, key, th, scale);
 }
-LORA_CLONES void ln_backward_f32(const float* g, const uint16_t* g16, const float* z, const float* stats, const float* w,
+LORA_TRAIN_CLONES void ln_backward_f32(const float* g, const uint16_t* g16, const float* z, const float* stats, const float* w,
                                  float* gr, float* gy, float* gw, float* gb, int64_t C, bool drop, uint64_t first,
                                  uint64_t key, uint32_t th, float scale) {
   ln_backward_row(g, g16, z, stats, w, gr, gy, gw, gb, C, drop, first, key, th, scale);
 }
-LORA_CLONES void ln_backward_bf16(const float* g, const uint16_t* g16, const float* z, const float* stats,
+LORA_TRAIN_CLONES void ln_backward_bf16(const float* g, const uint16_t* g16, const float* z, const float* stats,
                                   const float* w, float* gr, uint16_t* gy, float* gw, float* gb, int64_t C, bool drop,
                                   uint64_t first, uint64_t key, uint32_t th, float scale) {
   ln_backward_row(g, g16, z, stats, w, gr, gy, gw, gb, C, drop, first, key, th, scale);
 }
-#undef LORA_CLONES
 
 struct ResidualDropoutLayerNorm : public torch::autograd::Function<ResidualDropoutLayerNorm> {
   static variable_list forward(AutogradContext* ctx, const at::Tensor& y, const at::Tensor& residual,

@@ -231,7 +231,11 @@ export interface NativeAddon {
     grad: Float32Array;
     grad16: Float32Array;
   }): Record<'fused' | 'reference', Record<'out' | 'out16' | 'gradY' | 'gradResidual' | 'gradWeight' | 'gradBias', Float32Array>>;
-  trainOpsBench(o: { op: 'dropout' | 'attention'; dtype?: 'float32' | 'bfloat16'; shape: [number, number, number, number]; p: number; reps: number }): {
+  trainOpsBiasGelu(o: { y: Float32Array; bias: Float32Array; shape: [number, number]; dtype?: 'float32' | 'bfloat16'; grad: Float32Array }): Record<
+    'fused' | 'reference',
+    Record<'out' | 'gradY' | 'gradBias', Float32Array>
+  >;
+  trainOpsBench(o: { op: 'dropout' | 'attention' | 'gelu'; dtype?: 'float32' | 'bfloat16'; shape: [number, number, number, number]; p: number; reps: number }): {
     fusedMs: number;
     atenMs: number;
   };

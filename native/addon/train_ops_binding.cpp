@@ -16,8 +16,12 @@
 //        residual_dropout_layer_norm (eps 1e-12) against y.float() -> dropout (same keyed
 //        mask) -> + residual -> layer_norm, with out16 = out.to(bf16); gradients for
 //        `grad` on out plus `grad16` on out16.
+//   trainOpsBiasGelu({ y, bias, shape: [N, F], dtype, grad })
+//     -> { fused: { out, gradY, gradBias }, reference: { out, gradY, gradBias } }
+//        bias_gelu against gelu(y + bias) (bias cast to y's dtype), differentiated for `grad`.
 //   trainOpsBench({ op: 'dropout' | 'attention', dtype, shape, p, reps })
-//     -> { fusedMs, atenMs }: medians (shape [B, H, T, T] for attention, any 4 sizes for dropout) of forward + backward, fused vs the ATen ops.
+//     -> { fusedMs, atenMs }: medians (shape [B, H, T, T] for attention, any 4 sizes for dropout and
+//        gelu, whose last size is the feature size) of forward + backward, fused vs the ATen ops.
 #include <napi.h>
 
 #include <ATen/ATen.h>
@@ -246,6 +250,45 @@ Napi::Value residual_norm_js(const Napi::CallbackInfo& info) {
   return out;
 }
 
+Napi::Value bias_gelu_js(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!is_plain_object(info[0])) throw_expected(env, "an options object", "options", info[0]);
+  Napi::Object o = info[0].As<Napi::Object>();
+  Napi::Value shape = o.Get("shape");
+  if (!shape.IsArray() || shape.As<Napi::Array>().Length() != 2) throw_expected(env, "[N, F]", "options.shape", shape);
+  const int64_t N = positive_int(env, shape.As<Napi::Array>().Get(0u), "options.shape[0]");
+  const int64_t F = positive_int(env, shape.As<Napi::Array>().Get(1u), "options.shape[1]");
+  if (N * F > (int64_t{1} << 26)) throw_expected(env, "at most 2^26 elements", "options.shape", shape);
+  const auto dtype = dtype_option(env, o);
+  const at::Tensor y = float32_input(env, o, "y", N * F).view({N, F}).to(dtype);
+  const at::Tensor bias = float32_input(env, o, "bias", F);
+  const at::Tensor grad = float32_input(env, o, "grad", N * F).view({N, F}).to(dtype);
+  std::vector<at::Tensor> fused, reference;  // out, grad y, grad bias
+  guarded(env, [&] {
+    at::AutoGradMode enable(true);
+    auto run = [&](bool fuse) {
+      at::Tensor yy = y.clone().requires_grad_(true);
+      at::Tensor bb = bias.clone().requires_grad_(true);
+      at::Tensor out = fuse ? bias_gelu(yy, bb) : at::gelu(yy + bb.to(dtype));
+      out.backward(grad);
+      return std::vector<at::Tensor>{out.detach(), yy.grad(), bb.grad()};
+    };
+    fused = run(true);
+    reference = run(false);
+  });
+  auto js = [&](const std::vector<at::Tensor>& t) {
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("out", tensor_to_float32_array(env, t[0]));
+    r.Set("gradY", tensor_to_float32_array(env, t[1]));
+    r.Set("gradBias", tensor_to_float32_array(env, t[2]));
+    return r;
+  };
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("fused", js(fused));
+  out.Set("reference", js(reference));
+  return out;
+}
+
 template <typename Fn>
 double median_ms(int64_t reps, const Fn& fn) {
   fn();  // warm-up
@@ -264,7 +307,8 @@ Napi::Value bench_js(const Napi::CallbackInfo& info) {
   if (!is_plain_object(info[0])) throw_expected(env, "an options object", "options", info[0]);
   Napi::Object o = info[0].As<Napi::Object>();
   const std::string op = string_option(env, o, "op", "");
-  if (op != "dropout" && op != "attention") throw_expected(env, "'dropout' or 'attention'", "options.op", o.Get("op"));
+  if (op != "dropout" && op != "attention" && op != "gelu")
+    throw_expected(env, "'dropout', 'attention' or 'gelu'", "options.op", o.Get("op"));
   const auto s = shape4(env, o, op == "attention");
   const auto dtype = dtype_option(env, o);
   const double p = probability(env, o);
@@ -286,6 +330,12 @@ Napi::Value bench_js(const Napi::CallbackInfo& info) {
         at::Tensor keep = at::empty_like(x).bernoulli_(1.0 - p, generator);
         run(x * keep / (1.0 - p));
       });
+    } else if (op == "gelu") {
+      // The bias is frozen here, as in LoRA training; the ATen side adds it in y's dtype first.
+      at::Tensor bias = at::randn({s[3]}, generator);
+      at::Tensor bias_lowp = bias.to(dtype);
+      fused_ms = median_ms(reps, [&] { run(bias_gelu(x, bias)); });
+      aten_ms = median_ms(reps, [&] { run(at::gelu(x + bias_lowp)); });
     } else {
       fused_ms = median_ms(reps, [&] { run(masked_softmax_dropout(x, key_mask, p, generator)); });
       aten_ms = median_ms(reps, [&] {
@@ -307,6 +357,7 @@ void register_train_ops(Napi::Env env, Napi::Object exports) {
   exports.Set("trainOpsDropout", Napi::Function::New(env, dropout_js, "trainOpsDropout"));
   exports.Set("trainOpsAttention", Napi::Function::New(env, attention_js, "trainOpsAttention"));
   exports.Set("trainOpsResidualNorm", Napi::Function::New(env, residual_norm_js, "trainOpsResidualNorm"));
+  exports.Set("trainOpsBiasGelu", Napi::Function::New(env, bias_gelu_js, "trainOpsBiasGelu"));
   exports.Set("trainOpsBench", Napi::Function::New(env, bench_js, "trainOpsBench"));
 }
 

@@ -595,8 +595,11 @@ at::Tensor DistilBertClassifier::block(const TransformerBlock& b, const at::Tens
     at::Tensor context = attention(b, lowp && x_lowp->defined() ? *x_lowp : x, key_mask, ctx);
     auto [s, s16] = residual_dropout_layer_norm(b.out_lin.forward(context, ctx), x, b.sa_layer_norm.weight,
                                                 b.sa_layer_norm.bias, kLayerNormEps, 0.0, ctx.generator, lowp);
-    at::Tensor h = b.lin1.forward(lowp ? s16 : s, ctx);
-    h = config_.activation == "relu" ? at::relu(h) : at::gelu(h);
+    at::Tensor h;
+    if (config_.activation != "relu" && !b.lin1.quantized && b.lin1.bias.defined())
+      h = bias_gelu(b.lin1.forward_without_bias(lowp ? s16 : s, ctx), b.lin1.bias);  // fused bias + GELU
+    else
+      h = config_.activation == "relu" ? at::relu(b.lin1.forward(lowp ? s16 : s, ctx)) : at::gelu(b.lin1.forward(lowp ? s16 : s, ctx));
     auto [out, out16] = residual_dropout_layer_norm(b.lin2.forward(h, ctx), s, b.output_layer_norm.weight,
                                                     b.output_layer_norm.bias, kLayerNormEps,
                                                     ctx.train ? config_.dropout : 0.0, ctx.generator, lowp);

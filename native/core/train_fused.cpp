@@ -402,6 +402,106 @@ struct ResidualDropoutLayerNorm : public torch::autograd::Function<ResidualDropo
   }
 };
 
+// --- bias + GELU ---
+
+// erf(x), Abramowitz-Stegun 7.1.26: 1 − (a1 t + … + a5 t⁵)·e^(−x²), t = 1/(1 + p|x|); |error| < 1.5e-7.
+inline float erf_as(float x) {
+  const float ax = x < 0.f ? -x : x;
+  const float t = 1.f / (1.f + 0.3275911f * ax);
+  float poly = 1.061405429f;
+  poly = poly * t - 1.453152027f;
+  poly = poly * t + 1.421413741f;
+  poly = poly * t - 0.284496736f;
+  poly = poly * t + 0.254829592f;
+  const float e = 1.f - poly * t * exp_nonpositive(-ax * ax);
+  return x < 0.f ? -e : e;
+}
+
+constexpr float kSqrtHalf = 0.70710678118654752f;
+constexpr float kInvSqrt2Pi = 0.39894228040143268f;
+
+// u = y + b;  out = ½·u·(1 + erf(u/√2))
+template <typename Y>
+inline __attribute__((always_inline)) void gelu_forward_row(const Y* y, const float* b, Y* out, int64_t F) {
+#pragma omp simd
+  for (int64_t f = 0; f < F; ++f) {
+    const float u = load(y, f) + b[f];
+    store(out, f, 0.5f * u * (1.f + erf_as(u * kSqrtHalf)));
+  }
+}
+
+// Backward of gelu_forward_row: grad u = g·(½(1 + erf(u/√2)) + u·e^(−u²/2)/√(2π)) (= grad y = grad b per row)
+template <typename Y>
+inline __attribute__((always_inline)) void gelu_backward_row(const Y* g, const Y* y, const float* b, Y* out, int64_t F) {
+#pragma omp simd
+  for (int64_t f = 0; f < F; ++f) {
+    const float u = load(y, f) + b[f];
+    const float cdf = 0.5f * (1.f + erf_as(u * kSqrtHalf));
+    const float pdf = kInvSqrt2Pi * exp_nonpositive(-0.5f * u * u);
+    store(out, f, load(g, f) * (cdf + u * pdf));
+  }
+}
+
+LORA_TRAIN_CLONES void gelu_forward_f32(const float* y, const float* b, float* out, int64_t F) {
+  gelu_forward_row(y, b, out, F);
+}
+LORA_TRAIN_CLONES void gelu_forward_bf16(const uint16_t* y, const float* b, uint16_t* out, int64_t F) {
+  gelu_forward_row(y, b, out, F);
+}
+LORA_TRAIN_CLONES void gelu_backward_f32(const float* g, const float* y, const float* b, float* out, int64_t F) {
+  gelu_backward_row(g, y, b, out, F);
+}
+LORA_TRAIN_CLONES void gelu_backward_bf16(const uint16_t* g, const uint16_t* y, const float* b, uint16_t* out, int64_t F) {
+  gelu_backward_row(g, y, b, out, F);
+}
+
+// Runs the row kernel over [rows, F] in parallel; `y16` picks the bf16 or fp32 clone.
+template <typename F32, typename BF16>
+void gelu_rows(int64_t rows, int64_t F, bool y16, const F32& f32, const BF16& bf16) {
+  at::parallel_for(0, rows, std::max<int64_t>(1, 16384 / F), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) y16 ? bf16(r * F) : f32(r * F);
+  });
+}
+
+struct BiasGelu : public torch::autograd::Function<BiasGelu> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& y, const at::Tensor& bias) {
+    const int64_t F = y.size(-1), rows = y.numel() / F;
+    at::Tensor out = at::empty_like(y);
+    const float* pb = bias.data_ptr<float>();
+    const bool y16 = y.scalar_type() == at::kBFloat16;
+    gelu_rows(rows, F, y16,
+              [&](int64_t o) { gelu_forward_f32(y.data_ptr<float>() + o, pb, out.data_ptr<float>() + o, F); },
+              [&](int64_t o) {
+                gelu_forward_bf16(static_cast<const uint16_t*>(y.data_ptr()) + o, pb, static_cast<uint16_t*>(out.data_ptr()) + o, F);
+              });
+    ctx->saved_data["bias_grad"] = bias.requires_grad();
+    ctx->save_for_backward({y, bias});
+    return out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& y = saved[0];
+    const at::Tensor& bias = saved[1];
+    at::Tensor g = grads[0].to(y.scalar_type()).contiguous();
+    const int64_t F = y.size(-1), rows = y.numel() / F;
+    at::Tensor grad_y = at::empty_like(y);
+    const float* pb = bias.data_ptr<float>();
+    const bool y16 = y.scalar_type() == at::kBFloat16;
+    gelu_rows(rows, F, y16,
+              [&](int64_t o) {
+                gelu_backward_f32(g.data_ptr<float>() + o, y.data_ptr<float>() + o, pb, grad_y.data_ptr<float>() + o, F);
+              },
+              [&](int64_t o) {
+                gelu_backward_bf16(static_cast<const uint16_t*>(g.data_ptr()) + o, static_cast<const uint16_t*>(y.data_ptr()) + o,
+                                   pb, static_cast<uint16_t*>(grad_y.data_ptr()) + o, F);
+              });
+    // y + b: the bias gradient is grad u summed over rows.
+    at::Tensor grad_b = ctx->saved_data["bias_grad"].toBool() ? grad_y.reshape({-1, F}).sum(0, false, at::kFloat) : at::Tensor();
+    return {grad_y, grad_b};
+  }
+};
+
 }  // namespace
 
 at::Tensor masked_softmax_dropout(const at::Tensor& scores, const at::Tensor& key_mask, double p,
@@ -434,6 +534,16 @@ std::pair<at::Tensor, at::Tensor> residual_dropout_layer_norm(const at::Tensor& 
   variable_list out = ResidualDropoutLayerNorm::apply(y.contiguous(), residual.contiguous(), weight.contiguous(),
                                                       bias.contiguous(), eps, p, static_cast<int64_t>(key), bf16_copy);
   return {out[0], bf16_copy ? out[1] : at::Tensor()};
+}
+
+}  // namespace lora
+
+namespace lora {
+
+at::Tensor bias_gelu(const at::Tensor& y, const at::Tensor& bias) {
+  TORCH_INTERNAL_ASSERT(y.is_cpu() && (y.scalar_type() == at::kFloat || y.scalar_type() == at::kBFloat16));
+  TORCH_INTERNAL_ASSERT(bias.scalar_type() == at::kFloat && bias.numel() == y.size(-1));
+  return BiasGelu::apply(y.contiguous(), bias.contiguous());
 }
 
 }  // namespace lora

@@ -38,3 +38,13 @@ std::pair<at::Tensor, at::Tensor> residual_dropout_layer_norm(const at::Tensor& 
                                                               bool bf16_copy);
 
 }  // namespace lora
+
+namespace lora {
+
+// out = GELU(y + bias), exact (erf) GELU, for training: one pass forward, one
+// backward (instead of a bias add, gelu and gelu_backward). y: [..., F] fp32 or
+// bf16 on the CPU (a matmul's output without its bias); bias: fp32 [F].
+// erf by Abramowitz-Stegun 7.1.26 (|error| < 1.5e-7). Differentiable in y and bias.
+at::Tensor bias_gelu(const at::Tensor& y, const at::Tensor& bias);
+
+}  // namespace lora

@@ -2,7 +2,8 @@
 // keyed dropout (keep rate, independence, determinism per seed, a new mask per
 // call, exact values and gradient, thread-count independence) and the fused
 // masked softmax + dropout of attention (output and gradient against
-// masked_fill -> softmax -> dropout with the same mask, in fp32 and bf16).
+// masked_fill -> softmax -> dropout with the same mask, in fp32 and bf16), the
+// residual + dropout + LayerNorm and the bias + GELU, each against its ATen composition.
 // Tolerances: fp32 1e-6 absolute on probabilities (our exp vs Sleef's, ~1 ulp),
 // 1e-5 of the max |gradient|; bf16 one bf16 rounding (2^-8 relative) on outputs,
 // 2e-2 of the max |gradient| (the reference rounds every intermediate to bf16).
@@ -166,6 +167,20 @@ describe('fused residual + dropout + LayerNorm', () => {
       expect(maxAbsDiff(r.fused[key], r.reference[key]) / maxAbs(r.reference[key]), key).toBeLessThan(1e-5);
     const yTol = dtype === 'float32' ? 1e-5 : 2 ** -8; // grad y is rounded to y's dtype
     expect(maxAbsDiff(r.fused.gradY, r.reference.gradY) / maxAbs(r.reference.gradY)).toBeLessThan(yTol);
+  });
+});
+
+describe('fused bias + GELU', () => {
+  const [N, F] = [7, 1029];
+  const inputs = { y: randomArray(N * F, 41, 5), bias: randomArray(F, 42), grad: randomArray(N * F, 43), shape: [N, F] as [number, number] };
+  it.each(['float32', 'bfloat16'] as const)('%s: output and gradients match gelu(y + bias)', (dtype) => {
+    const r = addon.trainOpsBiasGelu({ ...inputs, dtype });
+    // fp32: erf approximated to 1.5e-7; bf16: one rounding of the output and of grad y
+    // (the reference also rounds y + bias to bf16 first, we add in fp32).
+    const tol = dtype === 'float32' ? 2e-6 : 2 ** -7;
+    expect(maxAbsDiff(r.fused.out, r.reference.out) / maxAbs(r.reference.out)).toBeLessThan(tol);
+    expect(maxAbsDiff(r.fused.gradY, r.reference.gradY) / maxAbs(r.reference.gradY)).toBeLessThan(tol);
+    expect(maxAbsDiff(r.fused.gradBias, r.reference.gradBias) / maxAbs(r.reference.gradBias)).toBeLessThan(dtype === 'float32' ? 2e-6 : 2e-2);
   });
 });
 

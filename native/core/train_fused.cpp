@@ -86,12 +86,12 @@ inline __attribute__((always_inline)) void forward_row(const S* s, const uint8_t
 //   gP = keep ? gD·scale : 0;  gS = masked ? 0 : P·(gP − Σ gP·P)
 template <typename S>
 inline __attribute__((always_inline)) void backward_row(const S* grad, const S* probs, const uint8_t* masked, S* out,
-                                                        int64_t T, bool dropout, uint64_t first, uint64_t key,
+                                                        int64_t T, uint64_t first, uint64_t key,
                                                         uint32_t threshold, float scale, float* tmp) {
   float dot = 0.f;
 #pragma omp simd reduction(+ : dot)
   for (int64_t j = 0; j < T; ++j) {
-    const float g = load(grad, j) * (dropout ? dh::factor(key, first + j, threshold, scale) : 1.f);
+    const float g = load(grad, j) * dh::factor(key, first + j, threshold, scale);
     tmp[j] = g;
     dot += g * load(probs, j);
   }
@@ -110,13 +110,13 @@ LORA_TRAIN_CLONES void forward_row_bf16(const uint16_t* s, const uint8_t* m, uin
                                   uint64_t first, uint64_t key, uint32_t th, float scale, float* tmp) {
   forward_row(s, m, p, d, T, lowest, first, key, th, scale, tmp);
 }
-LORA_TRAIN_CLONES void backward_row_f32(const float* g, const float* p, const uint8_t* m, float* o, int64_t T, bool dropout,
+LORA_TRAIN_CLONES void backward_row_f32(const float* g, const float* p, const uint8_t* m, float* o, int64_t T,
                                   uint64_t first, uint64_t key, uint32_t th, float scale, float* tmp) {
-  backward_row(g, p, m, o, T, dropout, first, key, th, scale, tmp);
+  backward_row(g, p, m, o, T, first, key, th, scale, tmp);
 }
 LORA_TRAIN_CLONES void backward_row_bf16(const uint16_t* g, const uint16_t* p, const uint8_t* m, uint16_t* o, int64_t T,
-                                   bool dropout, uint64_t first, uint64_t key, uint32_t th, float scale, float* tmp) {
-  backward_row(g, p, m, o, T, dropout, first, key, th, scale, tmp);
+                                   uint64_t first, uint64_t key, uint32_t th, float scale, float* tmp) {
+  backward_row(g, p, m, o, T, first, key, th, scale, tmp);
 }
 
 struct Geometry {
@@ -138,7 +138,7 @@ struct MaskedSoftmaxDropout : public torch::autograd::Function<MaskedSoftmaxDrop
                                int64_t key) {
     const int64_t B = scores.size(0), T = scores.size(-1), rows = scores.numel() / T;
     const bool drop = p > 0.0;
-    const uint32_t threshold = drop ? dh::drop_threshold(p) : 0;
+    const uint32_t threshold = drop ? dh::drop_threshold(p) : 0;  // without dropout every factor is 1
     const float scale = drop ? static_cast<float>(1.0 / (1.0 - p)) : 1.f;
     const bool bf16 = scores.scalar_type() == at::kBFloat16;
     const float lowest = bf16 ? -3.38953139e38f : std::numeric_limits<float>::lowest();
@@ -190,7 +190,7 @@ struct MaskedSoftmaxDropout : public torch::autograd::Function<MaskedSoftmaxDrop
       const auto* pp = static_cast<const uint16_t*>(probs.data_ptr());
       auto* po = static_cast<uint16_t*>(out.data_ptr());
       for_rows(rows, T, [&](int64_t r, float* tmp) {
-        backward_row_bf16(gd + r * T, pp + r * T, m + (r / g.rows_per_batch) * T, po + r * T, T, drop,
+        backward_row_bf16(gd + r * T, pp + r * T, m + (r / g.rows_per_batch) * T, po + r * T, T,
                           static_cast<uint64_t>(r * T), key, threshold, scale, tmp);
       });
     } else {
@@ -198,7 +198,7 @@ struct MaskedSoftmaxDropout : public torch::autograd::Function<MaskedSoftmaxDrop
       const float* pp = probs.data_ptr<float>();
       float* po = out.data_ptr<float>();
       for_rows(rows, T, [&](int64_t r, float* tmp) {
-        backward_row_f32(gd + r * T, pp + r * T, m + (r / g.rows_per_batch) * T, po + r * T, T, drop,
+        backward_row_f32(gd + r * T, pp + r * T, m + (r / g.rows_per_batch) * T, po + r * T, T,
                          static_cast<uint64_t>(r * T), key, threshold, scale, tmp);
       });
     }
@@ -212,12 +212,12 @@ struct MaskedSoftmaxDropout : public torch::autograd::Function<MaskedSoftmaxDrop
 template <typename Y>
 inline __attribute__((always_inline)) void ln_forward_row(const Y* y, const float* r, const float* w, const float* b,
                                                           float* z, float* out, uint16_t* out16, float* stats, int64_t C,
-                                                          float eps, bool drop, uint64_t first, uint64_t key,
+                                                          float eps, uint64_t first, uint64_t key,
                                                           uint32_t threshold, float scale) {
   float sum = 0.f;
 #pragma omp simd reduction(+ : sum)
   for (int64_t c = 0; c < C; ++c) {
-    const float yc = load(y, c) * (drop ? dh::factor(key, first + c, threshold, scale) : 1.f);
+    const float yc = load(y, c) * dh::factor(key, first + c, threshold, scale);
     const float v = r[c] + yc;
     z[c] = v;
     sum += v;
@@ -243,7 +243,7 @@ inline __attribute__((always_inline)) void ln_forward_row(const Y* y, const floa
 template <typename Y>
 inline __attribute__((always_inline)) void ln_backward_row(const float* g, const uint16_t* g16, const float* z,
                                                            const float* stats, const float* w, float* gr, Y* gy,
-                                                           float* gw, float* gb, int64_t C, bool drop, uint64_t first,
+                                                           float* gw, float* gb, int64_t C, uint64_t first,
                                                            uint64_t key, uint32_t threshold, float scale) {
   const float mean = stats[0], rstd = stats[1];
   // g into gr first (either gradient may be absent), then the row sums.
@@ -282,29 +282,29 @@ inline __attribute__((always_inline)) void ln_backward_row(const float* g, const
     const float xh = (z[c] - mean) * rstd;
     const float gz = rstd * (gr[c] - a - xh * bsum);
     gr[c] = gz;
-    store(gy, c, gz * (drop ? dh::factor(key, first + c, threshold, scale) : 1.f));
+    store(gy, c, gz * dh::factor(key, first + c, threshold, scale));
   }
 }
 
 LORA_TRAIN_CLONES void ln_forward_f32(const float* y, const float* r, const float* w, const float* b, float* z, float* out,
-                                uint16_t* out16, float* stats, int64_t C, float eps, bool drop, uint64_t first,
+                                uint16_t* out16, float* stats, int64_t C, float eps, uint64_t first,
                                 uint64_t key, uint32_t th, float scale) {
-  ln_forward_row(y, r, w, b, z, out, out16, stats, C, eps, drop, first, key, th, scale);
+  ln_forward_row(y, r, w, b, z, out, out16, stats, C, eps, first, key, th, scale);
 }
 LORA_TRAIN_CLONES void ln_forward_bf16(const uint16_t* y, const float* r, const float* w, const float* b, float* z, float* out,
-                                 uint16_t* out16, float* stats, int64_t C, float eps, bool drop, uint64_t first,
+                                 uint16_t* out16, float* stats, int64_t C, float eps, uint64_t first,
                                  uint64_t key, uint32_t th, float scale) {
-  ln_forward_row(y, r, w, b, z, out, out16, stats, C, eps, drop, first, key, th, scale);
+  ln_forward_row(y, r, w, b, z, out, out16, stats, C, eps, first, key, th, scale);
 }
 LORA_TRAIN_CLONES void ln_backward_f32(const float* g, const uint16_t* g16, const float* z, const float* stats, const float* w,
-                                 float* gr, float* gy, float* gw, float* gb, int64_t C, bool drop, uint64_t first,
+                                 float* gr, float* gy, float* gw, float* gb, int64_t C, uint64_t first,
                                  uint64_t key, uint32_t th, float scale) {
-  ln_backward_row(g, g16, z, stats, w, gr, gy, gw, gb, C, drop, first, key, th, scale);
+  ln_backward_row(g, g16, z, stats, w, gr, gy, gw, gb, C, first, key, th, scale);
 }
 LORA_TRAIN_CLONES void ln_backward_bf16(const float* g, const uint16_t* g16, const float* z, const float* stats,
-                                  const float* w, float* gr, uint16_t* gy, float* gw, float* gb, int64_t C, bool drop,
+                                  const float* w, float* gr, uint16_t* gy, float* gw, float* gb, int64_t C,
                                   uint64_t first, uint64_t key, uint32_t th, float scale) {
-  ln_backward_row(g, g16, z, stats, w, gr, gy, gw, gb, C, drop, first, key, th, scale);
+  ln_backward_row(g, g16, z, stats, w, gr, gy, gw, gb, C, first, key, th, scale);
 }
 
 struct ResidualDropoutLayerNorm : public torch::autograd::Function<ResidualDropoutLayerNorm> {
@@ -334,10 +334,10 @@ struct ResidualDropoutLayerNorm : public torch::autograd::Function<ResidualDropo
         const int64_t o = r * C;
         if (half)
           ln_forward_bf16(static_cast<const uint16_t*>(py) + o, pr + o, pw, pb, pz + o, po + o, p16 ? p16 + o : nullptr,
-                          ps + 2 * r, C, static_cast<float>(eps), drop, static_cast<uint64_t>(o), k, threshold, scale);
+                          ps + 2 * r, C, static_cast<float>(eps), static_cast<uint64_t>(o), k, threshold, scale);
         else
           ln_forward_f32(static_cast<const float*>(py) + o, pr + o, pw, pb, pz + o, po + o, p16 ? p16 + o : nullptr,
-                         ps + 2 * r, C, static_cast<float>(eps), drop, static_cast<uint64_t>(o), k, threshold, scale);
+                         ps + 2 * r, C, static_cast<float>(eps), static_cast<uint64_t>(o), k, threshold, scale);
       }
     });
     ctx->saved_data["p"] = p;
@@ -386,10 +386,10 @@ struct ResidualDropoutLayerNorm : public torch::autograd::Function<ResidualDropo
         const int64_t o = r * C;
         if (y_dtype == at::kBFloat16)
           ln_backward_bf16(pg ? pg + o : nullptr, pg16 ? pg16 + o : nullptr, pz + o, ps + 2 * r, pw, pr + o,
-                           static_cast<uint16_t*>(py) + o, gw, gb, C, drop, static_cast<uint64_t>(o), key, threshold, scale);
+                           static_cast<uint16_t*>(py) + o, gw, gb, C, static_cast<uint64_t>(o), key, threshold, scale);
         else
           ln_backward_f32(pg ? pg + o : nullptr, pg16 ? pg16 + o : nullptr, pz + o, ps + 2 * r, pw, pr + o,
-                          static_cast<float*>(py) + o, gw, gb, C, drop, static_cast<uint64_t>(o), key, threshold, scale);
+                          static_cast<float*>(py) + o, gw, gb, C, static_cast<uint64_t>(o), key, threshold, scale);
       }
     });
     at::Tensor grad_w, grad_b;

@@ -405,7 +405,8 @@ struct ResidualDropoutLayerNorm : public torch::autograd::Function<ResidualDropo
 // --- bias + GELU ---
 
 // erf(x), Abramowitz-Stegun 7.1.26: 1 − (a1 t + … + a5 t⁵)·e^(−x²), t = 1/(1 + p|x|); |error| < 1.5e-7.
-inline float erf_as(float x) {
+// `exp_neg_x2` = e^(−x²) is passed in: GELU's backward needs it too.
+inline float erf_as(float x, float exp_neg_x2) {
   const float ax = x < 0.f ? -x : x;
   const float t = 1.f / (1.f + 0.3275911f * ax);
   float poly = 1.061405429f;
@@ -413,7 +414,7 @@ inline float erf_as(float x) {
   poly = poly * t + 1.421413741f;
   poly = poly * t - 0.284496736f;
   poly = poly * t + 0.254829592f;
-  const float e = 1.f - poly * t * exp_nonpositive(-ax * ax);
+  const float e = 1.f - poly * t * exp_neg_x2;
   return x < 0.f ? -e : e;
 }
 
@@ -426,7 +427,7 @@ inline __attribute__((always_inline)) void gelu_forward_row(const Y* y, const fl
 #pragma omp simd
   for (int64_t f = 0; f < F; ++f) {
     const float u = load(y, f) + b[f];
-    store(out, f, 0.5f * u * (1.f + erf_as(u * kSqrtHalf)));
+    store(out, f, 0.5f * u * (1.f + erf_as(u * kSqrtHalf, exp_nonpositive(-0.5f * u * u))));
   }
 }
 
@@ -436,8 +437,9 @@ inline __attribute__((always_inline)) void gelu_backward_row(const Y* g, const Y
 #pragma omp simd
   for (int64_t f = 0; f < F; ++f) {
     const float u = load(y, f) + b[f];
-    const float cdf = 0.5f * (1.f + erf_as(u * kSqrtHalf));
-    const float pdf = kInvSqrt2Pi * exp_nonpositive(-0.5f * u * u);
+    const float e = exp_nonpositive(-0.5f * u * u);  // e^(−u²/2) = e^(−(u/√2)²)
+    const float cdf = 0.5f * (1.f + erf_as(u * kSqrtHalf, e));
+    const float pdf = kInvSqrt2Pi * e;
     store(out, f, load(g, f) * (cdf + u * pdf));
   }
 }

@@ -122,6 +122,7 @@ Napi::Value dropout_js(const Napi::CallbackInfo& info) {
   const double p = probability(env, o);
   const uint64_t seed = seed_option(env, o);
   const int64_t calls = positive_int(env, o.Get("calls"), "options.calls");
+  if (calls > 64) throw_expected(env, "at most 64 calls", "options.calls", o.Get("calls"));
   at::Tensor grad = o.Get("grad").IsUndefined() ? at::Tensor() : float32_input(env, o, "grad", input.numel());
   std::vector<at::Tensor> outputs, grads;
   guarded(env, [&] {

@@ -187,6 +187,7 @@ describe('fused bias + GELU', () => {
 describe('bad input', () => {
   it('is rejected with a message', () => {
     expect(() => addon.trainOpsDropout({ input: new Float32Array(4), p: 1, seed: 1, calls: 1 })).toThrow(/Expected a number in \[0, 1\) for options.p/);
+    expect(() => addon.trainOpsDropout({ input: new Float32Array(4), p: 0.1, seed: 1, calls: 65 })).toThrow(/Expected at most 64 calls for options.calls/);
     expect(() => addon.trainOpsAttention({ scores: new Float32Array(8), shape: [1, 1, 2, 2], keyMask: new Uint8Array(2), p: 0, seed: 1, grad: new Float32Array(4) })).toThrow(/Expected a Float32Array of length 4 for options.scores/);
   });
 });

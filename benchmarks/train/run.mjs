@@ -1,7 +1,8 @@
 // benchmarks/train: LoRA training samples/s and peak memory, lora-node vs an
 // eager PyTorch loop (same libtorch, same threads), fp32 and bf16, interleaved
 // in rounds, each run in a fresh process. Prints a table; --save writes it to
-// benchmarks/results/. Usage: node benchmarks/train/run.mjs [--rounds 3] [--threads 2] [--steps 6] [--save]
+// benchmarks/results/train-<date>[-<tag>].md. --only fp32|bf16 runs one precision.
+// Usage: node benchmarks/train/run.mjs [--rounds 3] [--threads 2] [--steps 6] [--only bf16] [--save] [--tag what]
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +18,8 @@ const { values: a } = parseArgs({
     batch: { type: 'string', default: '16' },
     seq: { type: 'string', default: '128' },
     save: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    tag: { type: 'string' },
   },
 });
 const HERE = join(REPO_ROOT, 'benchmarks', 'train');
@@ -28,12 +31,14 @@ if (!existsSync(join(MODEL_DIR, 'model.safetensors')))
   execFileSync(process.execPath, [join(REPO_ROOT, 'benchmarks', 'infer', 'make-model.mjs')], { stdio: 'inherit' });
 
 const common = ['--batch', a.batch, '--seq', a.seq, '--threads', a.threads, '--steps', a.steps, '--warmup', '2'];
-const configs = [
+const allConfigs = [
   { name: 'eager fp32', cmd: '/usr/bin/python3', args: [join(HERE, 'eager_train.py'), '--model', MODEL_DIR, '--precision', 'fp32', ...common] },
   { name: 'lora-node fp32', cmd: process.execPath, args: [join(HERE, 'lora.mjs'), '--precision', 'fp32', ...common] },
   { name: 'eager bf16', cmd: '/usr/bin/python3', args: [join(HERE, 'eager_train.py'), '--model', MODEL_DIR, '--precision', 'bf16', ...common] },
   { name: 'lora-node bf16', cmd: process.execPath, args: [join(HERE, 'lora.mjs'), '--precision', 'bf16', ...common] },
 ];
+if (a.only && a.only !== 'fp32' && a.only !== 'bf16') throw new Error(`Expected --only fp32 or bf16 but received ${a.only}`);
+const configs = allConfigs.filter((c) => !a.only || c.name.endsWith(a.only));
 
 const results = Object.fromEntries(configs.map((c) => [c.name, { ms: [], rss: [] }]));
 for (let round = 0; round < Number(a.rounds); round++) {
@@ -71,7 +76,7 @@ const lines = [
   `# benchmarks/train — ${new Date().toISOString().slice(0, 10)}`,
   '',
   `CPU: ${cpu}; threads ${a.threads}; OPENBLAS_CORETYPE=SKYLAKEX on both sides; batch ${B} × seq ${T}; LoRA r=8 on q_lin, v_lin (+ head), AdamW, dropout on;`,
-  `${a.rounds} rounds × ${a.steps} timed steps (after 2 warm-up steps) per configuration, medians. Command: node benchmarks/train/run.mjs --rounds ${a.rounds} --threads ${a.threads} --steps ${a.steps}`,
+  `${a.rounds} rounds × ${a.steps} timed steps (after 2 warm-up steps) per configuration, medians. Command: node benchmarks/train/run.mjs --rounds ${a.rounds} --threads ${a.threads} --steps ${a.steps}${a.only ? ` --only ${a.only}` : ''}`,
   '',
   '| configuration | ms/step | samples/s | GFLOP/s (2×forward) | of matmul rate | vs eager same precision | peak RSS MiB |',
   '|---|---|---|---|---|---|---|',
@@ -84,7 +89,7 @@ const lines = [
 console.log(lines.join('\n'));
 if (a.save) {
   mkdirSync(RESULTS_DIR, { recursive: true });
-  const file = join(RESULTS_DIR, `train-${new Date().toISOString().slice(0, 10)}.md`);
+  const file = join(RESULTS_DIR, `train-${new Date().toISOString().slice(0, 10)}${a.tag ? `-${a.tag}` : ''}.md`);
   writeFileSync(file, lines.join('\n') + '\n\n```json\n' + JSON.stringify(results, null, 2) + '\n```\n');
   console.error(`wrote ${file}`);
 }

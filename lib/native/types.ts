@@ -259,6 +259,40 @@ export interface NativeAddon {
   saveRiskHead(model: NativeModelHandle, path: string): Promise<void>;
   loadRiskHead(model: NativeModelHandle, path: string): Promise<void>;
   NativeTrainer: new (model: NativeModelHandle, data: NativeTrainerData, config: NativeTrainerConfig) => NativeTrainerHandle;
+  /** Fused training kernels beside the ATen ops they replace (native/addon/train_ops_binding.cpp; tests and benchmarks). */
+  trainOpsDropout(o: { input: Float32Array; dtype?: 'float32' | 'bfloat16'; p: number; seed: number; calls: number; grad?: Float32Array }): {
+    outputs: Float32Array[];
+    grads: Float32Array[];
+  };
+  trainOpsAttention(o: {
+    scores: Float32Array;
+    shape: [number, number, number, number];
+    keyMask: Uint8Array;
+    dtype?: 'float32' | 'bfloat16';
+    p: number;
+    seed: number;
+    grad: Float32Array;
+  }): { fused: { out: Float32Array; gradScores: Float32Array }; reference: { out: Float32Array; gradScores: Float32Array } };
+  trainOpsResidualNorm(o: {
+    y: Float32Array;
+    residual: Float32Array;
+    weight: Float32Array;
+    bias: Float32Array;
+    shape: [number, number];
+    dtype?: 'float32' | 'bfloat16';
+    p: number;
+    seed: number;
+    grad: Float32Array;
+    grad16: Float32Array;
+  }): Record<'fused' | 'reference', Record<'out' | 'out16' | 'gradY' | 'gradResidual' | 'gradWeight' | 'gradBias', Float32Array>>;
+  trainOpsBiasGelu(o: { y: Float32Array; bias: Float32Array; shape: [number, number]; dtype?: 'float32' | 'bfloat16'; grad: Float32Array }): Record<
+    'fused' | 'reference',
+    Record<'out' | 'gradY' | 'gradBias', Float32Array>
+  >;
+  trainOpsBench(o: { op: 'dropout' | 'attention' | 'gelu'; dtype?: 'float32' | 'bfloat16'; shape: [number, number, number, number]; p: number; reps: number }): {
+    fusedMs: number;
+    atenMs: number;
+  };
   /** bitsandbytes 4-bit blockwise quantization (native/addon/quant_binding.cpp). */
   quantize4bit(data: Float32Array | Uint16Array, shape: number[], options?: NativeQuantizeOptions): Promise<NativePacked4bit>;
   dequantize4bit(packed: NativePacked4bitInput, options?: { dtype?: NativeQuantDtype }): Promise<Float32Array | Uint16Array>;

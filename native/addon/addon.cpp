@@ -14,6 +14,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   lora::addon::register_quant(env, exports);
   lora::addon::register_multi_model(env, exports);
   lora::addon::register_risk_head(env, exports);
+  lora::addon::register_train_ops(env, exports);
   return exports;
 }
 

@@ -13,5 +13,6 @@ void register_optim(Napi::Env env, Napi::Object exports);        // optim_bindin
 void register_quant(Napi::Env env, Napi::Object exports);        // quant_binding.cpp
 void register_multi_model(Napi::Env env, Napi::Object exports);  // multi_adapter_binding.cpp
 void register_risk_head(Napi::Env env, Napi::Object exports);    // risk_head_binding.cpp
+void register_train_ops(Napi::Env env, Napi::Object exports);    // train_ops_binding.cpp
 
 }  // namespace lora::addon

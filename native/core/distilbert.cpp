@@ -14,6 +14,7 @@
 #include "core/errors.h"
 #include "core/fused_norm.h"
 #include "core/text_format.h"
+#include "core/train_fused.h"
 #include "core/quantized_linear.h"
 #include "core/risk_head.h"
 #include "core/safetensors.h"
@@ -557,7 +558,7 @@ at::Tensor DistilBertClassifier::attention(const TransformerBlock& b, const at::
     std::vector<at::Tensor> parts = b.qkv.base_forward(x).chunk(3, -1);
     q = parts[0], k = parts[1], v = parts[2];
     if (b.q_lin.lora && !b.q_lin.lora->merged)
-      q = q + b.q_lin.lora->delta(x.to(q.scalar_type()), ctx.train, ctx.generator) * scale;
+      q = q + b.q_lin.lora->delta(x.to(q.scalar_type()), ctx.train, ctx.generator, scale);
     if (b.k_lin.lora && !b.k_lin.lora->merged) k = k + b.k_lin.lora->delta(x.to(k.scalar_type()), ctx.train, ctx.generator);
     if (b.v_lin.lora && !b.v_lin.lora->merged) v = v + b.v_lin.lora->delta(x.to(v.scalar_type()), ctx.train, ctx.generator);
   } else {
@@ -572,6 +573,10 @@ at::Tensor DistilBertClassifier::attention(const TransformerBlock& b, const at::
   // Scores stay in the compute dtype, as under autocast: masked with that dtype's
   // minimum (finfo(dtype).min, as transformers), softmax accumulating in fp32 inside.
   at::Tensor scores = at::matmul(q, k.transpose(-1, -2));  // [B,H,T,T]
+  if (ctx.grad && scores.is_cpu() && scores.scalar_type() != at::kHalf) {  // training: mask, softmax and dropout fused, one pass each way
+    at::Tensor weights = masked_softmax_dropout(scores, key_mask, ctx.train ? config_.attention_dropout : 0.0, ctx.generator);
+    return at::matmul(weights, v).transpose(1, 2).reshape({B, T, H * D});
+  }
   const c10::Scalar lowest = scores.scalar_type() == at::kFloat ? c10::Scalar(std::numeric_limits<float>::lowest())
                             : scores.scalar_type() == at::kBFloat16 ? c10::Scalar(-3.3895313892515355e38)
                                                                    : c10::Scalar(-65504.0);
@@ -583,6 +588,25 @@ at::Tensor DistilBertClassifier::attention(const TransformerBlock& b, const at::
 // x = LN_out(FFN(s) + s) with s = LN_sa(attn(x) + x); FFN = dropout(lin2(act(lin1(s))))
 at::Tensor DistilBertClassifier::block(const TransformerBlock& b, const at::Tensor& x, const at::Tensor& key_mask,
                                        const ForwardContext& ctx, at::Tensor* x_lowp) const {
+  const auto dt = compute_dtype(precision_);
+  if (ctx.grad && x.is_cpu() && dt != at::kHalf) {
+    // Training on the CPU: residual (+ dropout) + LayerNorm fused with their backward
+    // (train_fused.h); in bf16 each LayerNorm also hands the next matmul its input in bf16.
+    const bool lowp = dt == at::kBFloat16 && x_lowp;
+    at::Tensor context = attention(b, lowp && x_lowp->defined() ? *x_lowp : x, key_mask, ctx);
+    auto [s, s16] = residual_dropout_layer_norm(b.out_lin.forward(context, ctx), x, b.sa_layer_norm.weight,
+                                                b.sa_layer_norm.bias, kLayerNormEps, 0.0, ctx.generator, lowp);
+    at::Tensor h;
+    if (config_.activation != "relu" && !b.lin1.quantized && b.lin1.bias.defined())
+      h = bias_gelu(b.lin1.forward_without_bias(lowp ? s16 : s, ctx), b.lin1.bias);  // fused bias + GELU
+    else
+      h = config_.activation == "relu" ? at::relu(b.lin1.forward(lowp ? s16 : s, ctx)) : at::gelu(b.lin1.forward(lowp ? s16 : s, ctx));
+    auto [out, out16] = residual_dropout_layer_norm(b.lin2.forward(h, ctx), s, b.output_layer_norm.weight,
+                                                    b.output_layer_norm.bias, kLayerNormEps,
+                                                    ctx.train ? config_.dropout : 0.0, ctx.generator, lowp);
+    if (lowp) *x_lowp = out16;
+    return out;
+  }
   const bool fused = ctx.fused && !b.out_lin.quantized && !b.lin2.quantized;
   // In bf16 the fused LayerNorm also hands over its output rounded to bf16, so
   // the next matmul's input needs no conversion pass of its own.

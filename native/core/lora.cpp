@@ -1,10 +1,12 @@
 #include "core/lora.h"
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
 
 #include "core/errors.h"
+#include "core/fast_dropout.h"
 
 namespace lora {
 
@@ -15,17 +17,21 @@ double lora_scale(double alpha, int64_t r, bool use_rslora) {
 at::Tensor dropout(const at::Tensor& x, double p, bool train, c10::optional<at::Generator> generator) {
   if (!train || p <= 0.0) return x;
   if (p >= 1.0) return at::zeros_like(x);
+  // CPU: counter-based masks, one pass, regenerated in backward (fast_dropout.h).
+  const at::Generator cpu_generator = generator.has_value() ? *generator : at::detail::getDefaultCPUGenerator();
+  if (x.is_cpu() && cpu_generator.device().is_cpu() && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16))
+    return keyed_dropout(x, p, draw_dropout_key(cpu_generator));
   // keep ~ Bernoulli(1 - p), scaled by 1/(1 - p) as torch.nn.Dropout does.
   at::Tensor keep = at::empty_like(x).bernoulli_(1.0 - p, generator);
   return x * keep / (1.0 - p);
 }
 
-at::Tensor LoraAdapter::delta(const at::Tensor& x, bool train, c10::optional<at::Generator> generator) const {
+at::Tensor LoraAdapter::delta(const at::Tensor& x, bool train, c10::optional<at::Generator> generator, double extra) const {
   at::Tensor h = lora::dropout(x, dropout, train, generator);
   const auto dtype = x.scalar_type();
   at::Tensor a = A.scalar_type() == dtype ? A : A.to(dtype);
   at::Tensor b = B.scalar_type() == dtype ? B : B.to(dtype);
-  return at::linear(at::linear(h, a), b) * scale;
+  return at::linear(at::linear(h, a) * (scale * extra), b);
 }
 
 LoraAdapter make_lora_adapter(int64_t in, int64_t out, const LoraModuleSpec& spec, const LoraSpec& all,

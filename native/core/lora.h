@@ -39,8 +39,9 @@ struct LoraAdapter {
   double dropout = 0.0;
   bool merged = false;  // scale·B·A currently folded into the base weight
 
-  // scale · (dropout(x) Aᵀ) Bᵀ: [..., in] -> [..., out] in x's dtype.
-  at::Tensor delta(const at::Tensor& x, bool train, c10::optional<at::Generator> generator) const;
+  // scale · extra · (dropout(x) Aᵀ) Bᵀ: [..., in] -> [..., out] in x's dtype. The
+  // scales multiply the small [..., r] intermediate, not the [..., out] result.
+  at::Tensor delta(const at::Tensor& x, bool train, c10::optional<at::Generator> generator, double extra = 1.0) const;
 };
 
 double lora_scale(double alpha, int64_t r, bool use_rslora);

@@ -48,7 +48,7 @@ export async function runTrain(args: string[]): Promise<number> {
   const options = trainerOptions(flags, model);
 
   const started = performance.now();
-  const { train, evalExamples, task } = await readData(flags, options.task);
+  const { train, evalExamples, task } = await readData(flags, options.task === 'mlm' ? undefined : options.task);
   options.task = task;
   const json = flags.json ?? false;
   if (!json) console.log(describeRun(options, data, train, flags.eval, evalExamples));

@@ -13,7 +13,7 @@ import { type LoraNodeMetadata, METADATA_FILE, metadataJson } from './metadata.j
 import type { ResolvedLora } from './options.js';
 
 /** Tokenizer files copied next to saved weights, so the folder is a complete checkpoint. */
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'vocab.txt', 'special_tokens_map.json'];
+export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'vocab.txt', 'special_tokens_map.json'];
 
 /** Temp file + rename: a crash never leaves a half-written file. */
 export async function writeAtomic(path: string, text: string): Promise<void> {

@@ -33,6 +33,8 @@ export interface OpenModelOptions {
   initMissingHead?: boolean;
   /** QLoRA: hold the transformer-block linears in 4 bits ({ type, blockSize, doubleQuant }). */
   quantization?: unknown;
+  /** DistilBertForMaskedLM: the MLM head instead of a classification head. */
+  maskedLm?: boolean;
 }
 
 export interface OpenedModel {
@@ -60,6 +62,7 @@ export async function openModel(checkpointDir: unknown, o: OpenModelOptions): Pr
   const labels = o.labels ?? metadata?.labels;
   const task = o.task ?? metadata?.task;
   const native: NativeLoadOptions = { device, precision, threads, seed, initMissingHead: o.initMissingHead === true };
+  if (o.maskedLm === true) native.maskedLm = true;
   if (o.quantization !== undefined) {
     const q = new Quantizer(optionsObject(o.quantization, 'options.quantization') as QuantizerOptions);
     native.quantization = { type: q.type, blockSize: q.blockSize, doubleQuant: q.doubleQuant };

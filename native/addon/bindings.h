@@ -11,5 +11,6 @@ void register_model(Napi::Env env, Napi::Object exports);        // model_handle
 void register_trainer(Napi::Env env, Napi::Object exports);      // trainer_handle.cpp
 void register_optim(Napi::Env env, Napi::Object exports);        // optim_binding.cpp
 void register_quant(Napi::Env env, Napi::Object exports);        // quant_binding.cpp
+void register_mlm(Napi::Env env, Napi::Object exports);          // mlm_binding.cpp
 
 }  // namespace lora::addon

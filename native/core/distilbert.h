@@ -23,6 +23,8 @@
 
 namespace lora {
 
+struct MlmHead;
+
 struct LayerNorm {
   at::Tensor weight;  // [C]
   at::Tensor bias;    // [C]
@@ -66,6 +68,8 @@ struct LoadOptions {
   QuantType quant_type = QuantType::kNf4;
   int64_t quant_blocksize = 64;
   bool double_quant = true;
+  // DistilBertForMaskedLM: the MLM head (mlm_head.h) instead of the classification head.
+  bool masked_lm = false;
 };
 
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
@@ -120,6 +124,9 @@ class DistilBertClassifier {
   const std::string& head_notice() const { return head_notice_; }
   // All linears by module name ("distilbert.transformer.layer.0.attention.q_lin", "classifier", ...).
   std::vector<std::string> linear_names() const;
+  // --- masked-language modelling (mlm_head.h): null for a classifier ---
+  const MlmHead* mlm_head() const { return mlm_.get(); }
+  const at::Tensor& word_embedding_weight() const { return word_embeddings; }
 
  private:
   DistilBertClassifier() = default;
@@ -145,6 +152,7 @@ class DistilBertClassifier {
   std::vector<TransformerBlock> blocks;
   Linear pre_classifier;  // [C, C]
   Linear classifier;      // [K, C]
+  std::shared_ptr<MlmHead> mlm_;  // DistilBertForMaskedLM's head (then no classification head)
 
   std::map<std::string, Linear*> linears_;  // module name -> linear (points into blocks / the head)
   std::vector<std::string> lora_modules_;

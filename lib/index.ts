@@ -9,6 +9,7 @@ export type { LoraOptions } from './lora/options.js';
 export { Trainer } from './trainer/trainer.js';
 export type { TrainProgress, TrainResult, TrainRunOptions, EvaluationEvent, TrainTask } from './trainer/trainer.js';
 export type { TrainerOptions } from './trainer/options.js';
+export { bundledModelPath } from './bundled-model.js';
 export { MaskedLanguageModel } from './mlm/masked-lm.js';
 export type { MaskedLanguageModelOptions, MaskedLmForwardOptions } from './mlm/masked-lm.js';
 export { loadTextFile, type TextExample } from './mlm/packing.js';

@@ -112,6 +112,8 @@ for (const [name, tensor] of Object.entries(tensors)) {
   bf16[name] = { dtype: 'BF16', shape: tensor.shape, data: out };
 }
 await writeSafetensors(weights, bf16, { format: 'pt' });
+// The WordNet licence asks for its notice on every copy, modified ones included.
+copyFileSync('/usr/share/doc/wordnet-base/copyright', join(flags.out, 'WORDNET-LICENSE.txt'));
 const shipped = JSON.parse(readFileSync(join(flags.out, 'config.json'), 'utf8'));
 shipped.torch_dtype = 'bfloat16';
 writeFileSync(join(flags.out, 'config.json'), JSON.stringify(shipped, null, 2) + '\n');

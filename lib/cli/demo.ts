@@ -24,6 +24,7 @@ import { printResult } from './train.js';
 const OPTIONS = {
   model: { type: 'string' },
   out: { type: 'string' },
+  fresh: { type: 'boolean' },
   device: { type: 'string' },
   precision: { type: 'string' },
   threads: { type: 'string' },
@@ -59,7 +60,7 @@ export async function runDemo(args: string[]): Promise<number> {
   console.log('      (synthetic: written by a template script in examples/, see examples/README.md)');
 
   let model = flags.model;
-  const bundled = model === undefined && existsSync(join(bundledModelPath, 'model.safetensors'));
+  const bundled = model === undefined && !flags.fresh && existsSync(join(bundledModelPath, 'model.safetensors'));
   if (bundled) {
     model = bundledModelPath;
     console.log(`base model: ${BUNDLED_MODEL_NAME}, the small DistilBERT bundled with lora-node (${bundledModelPath}),`);

@@ -103,7 +103,7 @@ MaskedLmOutputs masked_lm_forward(const DistilBertClassifier& model, const at::T
     out.loss = at::cross_entropy_loss(logits, targets);                               // mean over N
     out.correct = logits.argmax(-1).eq(targets).sum().item<int64_t>();
   } else {
-    out.loss = hidden.sum() * 0.0;  // no labelled token: zero loss, still part of the graph
+    out.loss = at::abs(hidden.sum() * 0.0);  // no labelled token: a zero loss (+0) still part of the graph
   }
   if (all_logits) {
     at::Tensor all = hidden.reshape({-1, C});

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { TextTokenizer } from '../../lib/index.js';
 import { maskingSpec, resolveMlmOptions } from '../../lib/mlm/masking.js';
 import { addon } from '../helpers/addon.js';
-import { caught } from '../helpers/errors.js';
+import { caught, rejectsWith } from '../helpers/errors.js';
 import { golden } from '../helpers/golden.js';
 import { random } from '../helpers/synthetic.js';
 
@@ -122,5 +122,26 @@ describe('masking statistics', () => {
     expect(error.message).toMatch(/\[MASK\] id in \[0, 10\)|token ids in \[0, 10\)/);
     const noMask = caught(() => addon.maskTokens(big.inputIds, big.attentionMask, big.B, big.T, { spec: { ...spec, maskTokenId: -1 }, seed: 1, epoch: 0 }));
     expect(noMask.message).toMatch(/Expected a \[MASK\] id in \[0, 30522\) but received -1/);
+  });
+});
+
+describe('the MLM head at the native boundary', () => {
+  const tiny = golden('tiny');
+  const ids = tiny.int32('mlm.input_ids');
+  const mask = tiny.int32('mlm.attention_mask');
+  const [B, T] = tiny.shape('mlm.input_ids') as [number, number];
+
+  it('maskedLmForward needs a model loaded with maskedLm, and checks labels', async () => {
+    const classifier = await addon.NativeModel.load(tiny.checkpoint, { device: 'cpu', precision: 'fp32', threads: 1 });
+    expect(() => addon.maskedLmForward(classifier, ids, mask, tiny.int32('mlm.labels'), B, T)).toThrow(/Expected a model loaded as a masked language model/);
+    classifier.dispose();
+    const mlm = await addon.NativeModel.load(tiny.checkpoint, { device: 'cpu', precision: 'fp32', threads: 1, maskedLm: true });
+    expect(mlm.info().maskedLm).toBe(true);
+    expect(mlm.info().headNotice).toMatch(/no MLM head: vocab_transform, vocab_layer_norm and vocab_projector\.bias were initialised fresh/);
+    await rejectsWith(addon.maskedLmForward(mlm, ids, mask, new Int32Array(B * T).fill(100), B, T), 'ERR_INVALID_ARGUMENT', /MLM labels in \[0, 100\) or -100/);
+    expect(() => mlm.forward(ids, mask, B, T)).toThrow(/Expected a classifier but this model was loaded as a masked language model/);
+    const none = await addon.maskedLmForward(mlm, ids, mask, new Int32Array(B * T).fill(-100), B, T);
+    expect(none).toMatchObject({ loss: 0, count: 0, correct: 0 });
+    mlm.dispose();
   });
 });

@@ -9,8 +9,13 @@ export { Quantizer, type Packed4bit, type Packed4bitInput, type QuantizerOptions
 export type { ModelOptions, ForwardOptions } from './model.js';
 export type { LoraOptions } from './lora/options.js';
 export { Trainer } from './trainer/trainer.js';
-export type { TrainProgress, TrainResult, TrainRunOptions, EvaluationEvent } from './trainer/trainer.js';
+export type { TrainProgress, TrainResult, TrainRunOptions, EvaluationEvent, TrainTask } from './trainer/trainer.js';
 export type { TrainerOptions } from './trainer/options.js';
+export { bundledModelPath } from './bundled-model.js';
+export { MaskedLanguageModel } from './mlm/masked-lm.js';
+export type { MaskedLanguageModelOptions, MaskedLmForwardOptions } from './mlm/masked-lm.js';
+export { loadTextFile, type TextExample } from './mlm/packing.js';
+export type { MlmOptions } from './mlm/masking.js';
 export { initModel } from './init-model.js';
 export type { InitModelOptions } from './init-model.js';
 export { TextTokenizer } from './tokenizer.js';

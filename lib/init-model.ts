@@ -177,7 +177,7 @@ export function initWeights(o: { dim: number; layers: number; hidden: number; ma
 }
 
 /** Standard normal samples: Box–Muller over a seeded mulberry32 stream (deterministic). */
-function gaussian(seed: number): () => number {
+export function gaussian(seed: number): () => number {
   let s = seed >>> 0;
   const uniform = (): number => {
     s = (s + 0x6d2b79f5) >>> 0;

@@ -68,6 +68,7 @@ export class TextTokenizer {
   /** How many special tokens the template adds to a single sequence / a pair. */
   readonly #addedSingle: number;
   readonly #addedPair: number;
+  readonly #specialIds: SpecialTokenIds;
 
   private constructor(engine: Engine, config: TokenizerConfig, tokenizerJson: TokenizerJsonLike, options: TokenizerOptions) {
     this.#engine = engine;
@@ -80,6 +81,7 @@ export class TextTokenizer {
     this.#vocabSize = maxId + 1;
     this.#maxLength = options.maxLength ?? defaultMaxLength(config);
     this.#checkMaxLength(this.#maxLength, false);
+    this.#specialIds = findSpecialIds(engine, config, tokenizerJson, this.#padTokenId, this.#unkTokenId);
   }
 
   /** Loads `tokenizer.json` (+ `tokenizer_config.json`), or builds the same pipeline from `vocab.txt`. */
@@ -116,6 +118,24 @@ export class TextTokenizer {
 
   get maxLength(): number {
     return this.#maxLength;
+  }
+
+  /** Token ids of a text without special tokens and without truncation (MLM packs them). */
+  segmentIds(text: string): number[] {
+    if (typeof text !== 'string') throw expected('a string', 'text', text);
+    return this.#segment(text).map((t) => this.#engine.token_to_id(t) ?? this.#unkTokenId);
+  }
+
+  /** The vocabulary by id ('' where an id has no token). */
+  vocabulary(): string[] {
+    const tokens = new Array<string>(this.#vocabSize).fill('');
+    for (const [token, id] of this.#engine.get_vocab(true)) tokens[id] = token;
+    return tokens;
+  }
+
+  /** The ids of [PAD] [UNK] [CLS] [SEP] [MASK] (as tokenizer_config.json names them) and of every special added token. */
+  get specialTokenIds(): SpecialTokenIds {
+    return this.#specialIds;
   }
 
   /** One sequence (or pair) with special tokens, no truncation or padding. */
@@ -360,6 +380,25 @@ function tokenContent(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
   const content = (value as { content?: unknown } | null | undefined)?.content;
   return typeof content === 'string' ? content : undefined;
+}
+
+export interface SpecialTokenIds {
+  pad: number;
+  unk: number;
+  cls: number | undefined;
+  sep: number | undefined;
+  mask: number | undefined;
+  /** Every special id, sorted. */
+  all: number[];
+}
+
+function findSpecialIds(engine: Engine, config: TokenizerConfig, json: TokenizerJsonLike, pad: number, unk: number): SpecialTokenIds {
+  const id = (key: string, fallback: string): number | undefined => engine.token_to_id(tokenContent(config[key]) ?? fallback) ?? undefined;
+  const ids = { pad, unk, cls: id('cls_token', '[CLS]'), sep: id('sep_token', '[SEP]'), mask: id('mask_token', '[MASK]') };
+  const all = new Set<number>([pad, unk]);
+  for (const v of [ids.cls, ids.sep, ids.mask]) if (v !== undefined) all.add(v);
+  for (const t of json.added_tokens ?? []) if ((t as { special?: unknown }).special === true) all.add(t.id);
+  return { ...ids, all: [...all].sort((a, b) => a - b) };
 }
 
 function findPadTokenId(engine: Engine, config: TokenizerConfig, tokenizerJson: TokenizerJsonLike): number {

@@ -1,10 +1,14 @@
 // `lora-node demo`: the whole job in one command. Fine-tunes a LoRA adapter on
 // the synthetic risk-messages dataset in examples/, evaluates it on the held-out
 // file, shows a few predictions and saves the adapter. Without --model the base is
-// a small DistilBERT initialised here with random weights, and the output says so.
+// the small pretrained DistilBERT bundled in models/ (bundledModelPath); where that
+// folder is missing (a checkout before it was made), one initialised here with random
+// weights, and the output says so.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
+import { BUNDLED_MODEL_NAME, bundledModelPath } from '../bundled-model.js';
 import { Classifier } from '../classifier.js';
 import { labelSpace, loadExamples } from '../data/examples.js';
 import { AbortError } from '../errors.js';
@@ -21,6 +25,7 @@ import { printResult } from './train.js';
 const OPTIONS = {
   model: { type: 'string' },
   out: { type: 'string' },
+  fresh: { type: 'boolean' },
   device: { type: 'string' },
   precision: { type: 'string' },
   threads: { type: 'string' },
@@ -32,6 +37,14 @@ const EVAL_FILE = 'risk-messages.eval.csv';
 const SEED = 42;
 /** The freshly initialised base: small enough to train in seconds on 2 cores. */
 const FRESH = { dim: 64, layers: 2, heads: 4, hidden: 256 };
+/** The demo's fine-tuning of a pretrained base (the bundled one included); benchmarks/pretrain/compare.mjs reuses it. */
+export const DEMO_TRAINING = {
+  epochs: 5,
+  batchSize: 16,
+  learningRate: 2e-3,
+  maxLength: 64,
+  lora: { r: 8, alpha: 16, targetModules: 'all-linear' },
+} as const satisfies Partial<TrainerOptions>;
 
 export async function runDemo(args: string[]): Promise<number> {
   const { values: flags } = parseArgs({ args, options: OPTIONS });
@@ -48,7 +61,12 @@ export async function runDemo(args: string[]): Promise<number> {
   console.log('      (synthetic: written by a template script in examples/, see examples/README.md)');
 
   let model = flags.model;
-  if (model === undefined) {
+  const bundled = model === undefined && !flags.fresh && existsSync(join(bundledModelPath, 'model.safetensors'));
+  if (bundled) {
+    model = bundledModelPath;
+    console.log(`base model: ${BUNDLED_MODEL_NAME}, the small DistilBERT bundled with lora-node (${bundledModelPath}),`);
+    console.log('  pretrained with lora-node\'s own masked-language-model training on WordNet glosses (see models/README.md)');
+  } else if (model === undefined) {
     model = join(out, 'base-model');
     const base = await initModel(model, { texts: train.map((e) => e.text), labels, seed: SEED, ...FRESH });
     console.log(
@@ -63,16 +81,15 @@ export async function runDemo(args: string[]): Promise<number> {
     await prefetchSources({ model });
   }
 
-  // A random base needs a large learning rate; a pretrained one a gentler one.
+  // A random base needs a large learning rate; a big pretrained one (--model) a gentler one.
+  const fresh = !bundled && flags.model === undefined;
   const options: TrainerOptions = {
     model,
     ...runtime,
-    epochs: flags.model ? 3 : 5,
-    batchSize: 16,
-    learningRate: flags.model ? 5e-4 : 3e-3,
-    maxLength: 64,
+    ...DEMO_TRAINING,
+    lora: { ...DEMO_TRAINING.lora },
+    ...(flags.model ? { epochs: 3, learningRate: 5e-4 } : fresh ? { learningRate: 3e-3 } : {}),
     seed: SEED,
-    lora: { r: 8, alpha: 16, targetModules: 'all-linear' },
   };
   console.log(`training: LoRA r=8 alpha=16 on all linear layers, ${options.epochs} epochs, batch 16, learning rate ${options.learningRate}\n`);
 

@@ -16,7 +16,8 @@ const USAGE = `Usage: lora-node <command> [options]
 
 Commands:
   demo                 Fine-tune, evaluate and save an adapter on the bundled example data
-      --model DIR        base checkpoint (default: a small DistilBERT initialised with random weights)
+      --model DIR        base checkpoint (default: the small pretrained DistilBERT bundled in models/)
+      --fresh            start from a small DistilBERT with random weights instead (to compare)
       --out DIR          where to save the adapter              (default ./lora-node-demo-adapter)
 
   train                Fine-tune a checkpoint with LoRA (or fully) and save the adapter

@@ -7,7 +7,9 @@ const f4 = (x: number | undefined): string => (x === undefined || Number.isNaN(x
 /** The few numbers that say how a report went, for progress lines: "accuracy 0.9167  f1_macro 0.9003". */
 export function headline(report: Report): string {
   const parts: [string, number | undefined][] =
-    report.kind === 'regression'
+    report.kind === 'masked-lm'
+      ? [['masked-token accuracy', report.accuracy], ['masked tokens', report.tokens]]
+      : report.kind === 'regression'
       ? [['mse', report.mse], ['mae', report.mae], ['r2', report.r2]]
       : report.kind === 'multi-label'
         ? [['f1_micro', report.micro.f1], ['f1_macro', report.macro.f1], ['subset_accuracy', report.subsetAccuracy]]
@@ -20,6 +22,7 @@ export function headline(report: Report): string {
 /** The whole report, as lines of text. */
 export function formatReport(report: Report, labels: readonly string[]): string {
   if (report.kind === 'regression') return regressionText(report);
+  if (report.kind === 'masked-lm') return headline(report);
   return report.kind === 'multi-label' ? multiLabelText(report, labels) : classificationText(report, labels);
 }
 

@@ -50,7 +50,7 @@ export async function runTrain(args: string[]): Promise<number> {
   await prefetchSources({ model, json: flags.json });
 
   const started = performance.now();
-  const { train, evalExamples, task } = await readData(flags, options.task);
+  const { train, evalExamples, task } = await readData(flags, options.task === 'mlm' ? undefined : options.task);
   options.task = task;
   const json = flags.json ?? false;
   if (!json) console.log(describeRun(options, data, train, flags.eval, evalExamples));

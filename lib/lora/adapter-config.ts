@@ -10,7 +10,8 @@ import { type ResolvedLora, resolveLoraOptions } from './options.js';
 export const ADAPTER_CONFIG = 'adapter_config.json';
 export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
 
-export function adapterConfigJson(lora: ResolvedLora, baseModel: string): string {
+/** taskType: PEFT's task_type (null for a masked-language-model adapter, which PEFT has no task type for). */
+export function adapterConfigJson(lora: ResolvedLora, baseModel: string, taskType: string | null = 'SEQ_CLS'): string {
   const config: Record<string, unknown> = {
     alpha_pattern: lora.alphaPattern,
     base_model_name_or_path: baseModel,
@@ -28,7 +29,7 @@ export function adapterConfigJson(lora: ResolvedLora, baseModel: string): string
     rank_pattern: lora.rankPattern,
     revision: null,
     target_modules: lora.targetModules,
-    task_type: 'SEQ_CLS',
+    task_type: taskType,
     use_rslora: lora.useRslora,
   };
   // PEFT writes json.dumps(..., indent=2, sort_keys=True).

@@ -14,7 +14,7 @@ import type { ResolvedLora } from './options.js';
 import { nativeLabels, saveRiskHead } from '../risk/head.js';
 
 /** Tokenizer files copied next to saved weights, so the folder is a complete checkpoint. */
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'vocab.txt', 'special_tokens_map.json'];
+export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'vocab.txt', 'special_tokens_map.json'];
 
 /** Temp file + rename: a crash never leaves a half-written file. */
 export async function writeAtomic(path: string, text: string): Promise<void> {

@@ -2,6 +2,7 @@
 import { ArgumentError, expected } from '../errors.js';
 import type { ClassificationReport } from './classification.js';
 import type { MultiLabelReport } from './multilabel.js';
+import type { MaskedLmReport } from './masked-lm.js';
 import type { RegressionReport } from './regression.js';
 
 export { classificationReport, type ClassificationReport } from './classification.js';
@@ -11,7 +12,9 @@ export { rocAuc } from './roc-auc.js';
 export { ordinalScores, quadraticWeightedKappa, type OrdinalScores } from './ordinal.js';
 export type { Averages, LabelScores, Scores } from './averages.js';
 
-export type Report = ClassificationReport | MultiLabelReport | RegressionReport;
+export type { MaskedLmReport } from './masked-lm.js';
+
+export type Report = ClassificationReport | MultiLabelReport | RegressionReport | MaskedLmReport;
 
 export const METRIC_NAMES = [
   'loss',
@@ -56,6 +59,7 @@ function metricName(name: unknown): MetricName {
 
 function lookup(report: Report, name: MetricName): number | undefined {
   if (name === 'loss') return report.loss;
+  if (report.kind === 'masked-lm') return name === 'accuracy' ? report.accuracy : undefined;
   const averaged = /^(precision|recall|f1)_(macro|micro|weighted)$/.exec(name);
   if (report.kind === 'regression') {
     return name === 'mse' || name === 'mae' || name === 'rmse' || name === 'r2' ? report[name] : undefined;

@@ -37,6 +37,8 @@ export interface OpenModelOptions {
   quantization?: unknown;
   /** Hub settings for an adapter given as a repo id. */
   hub?: unknown;
+  /** DistilBertForMaskedLM: the MLM head instead of a classification head. */
+  maskedLm?: boolean;
 }
 
 export interface OpenedModel {
@@ -64,6 +66,7 @@ export async function openModel(checkpointDir: unknown, o: OpenModelOptions): Pr
   const labels = o.labels ?? metadata?.labels;
   const task = o.task ?? metadata?.task;
   const native: NativeLoadOptions = { device, precision, threads, seed, initMissingHead: o.initMissingHead === true };
+  if (o.maskedLm === true) native.maskedLm = true;
   if (o.quantization !== undefined) {
     native.quantization = modelQuantization(o.quantization, 'options.quantization');
   }

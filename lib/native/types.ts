@@ -54,6 +54,8 @@ export interface NativeModelInfo {
   headNotice: string;
   /** The transformer-block linears are held in 4 bits (QLoRA). */
   quantized: boolean;
+  /** Loaded with the MLM head (maskedLm: true) instead of a classification head. */
+  maskedLm: boolean;
   /** Bytes held by the transformer-block linear weights (packed codes + statistics when quantized). */
   baseLinearBytes: number;
   baseLinearParams: number;
@@ -163,6 +165,8 @@ export interface NativeLoadOptions {
   seed?: number;
   /** Quantize the transformer-block linears to 4 bits on load. */
   quantization?: { type?: 'nf4' | 'fp4'; blockSize?: number; doubleQuant?: boolean; skip?: string[] };
+  /** DistilBertForMaskedLM: load (or initialise) the MLM head instead of a classification head. */
+  maskedLm?: boolean;
 }
 
 export interface NativeTrainerData {
@@ -205,6 +209,31 @@ export interface NativeTrainerConfig {
   lossKind: 'ce' | 'bce' | 'mse' | 'ordinal';
   classWeights?: Float32Array;
   posWeight?: Float32Array;
+  /** Masked-language-model training (the model loaded with maskedLm: true). */
+  masking?: NativeMaskingSpec;
+}
+
+/** DataCollatorForLanguageModeling's masking (native/core/mlm_masking.h). */
+export interface NativeMaskingSpec {
+  probability: number;
+  maskFraction?: number;
+  randomFraction?: number;
+  wholeWord?: boolean;
+  maskTokenId: number;
+  /** [vocabSize]: 1 = never masked, never a random replacement. */
+  special: Uint8Array;
+  /** [vocabSize]: 1 = a "##" continuation piece (whole-word masking). */
+  continuation?: Uint8Array;
+}
+
+export interface NativeMaskedLmResult {
+  /** Mean cross-entropy over the labelled positions (0 when none). */
+  loss: number;
+  /** Labelled positions whose most likely token is the label. */
+  correct: number;
+  count: number;
+  /** [B × T × vocabSize] when allLogits. */
+  logits?: Float32Array;
 }
 
 export interface NativeStepReport {
@@ -258,6 +287,24 @@ export interface NativeAddon {
   attachRiskHead(model: NativeModelHandle, spec: NativeRiskHeadSpec, seed: number): void;
   saveRiskHead(model: NativeModelHandle, path: string): Promise<void>;
   loadRiskHead(model: NativeModelHandle, path: string): Promise<void>;
+  /** Masks tokens as the MLM training loop does, keyed by (seed, epoch, examples[b]). */
+  maskTokens(
+    inputIds: Int32Array,
+    attentionMask: Int32Array,
+    batchSize: number,
+    seqLen: number,
+    options: { spec: NativeMaskingSpec; seed: number; epoch: number; examples?: Int32Array },
+  ): { inputIds: Int32Array; labels: Int32Array };
+  /** The MLM head's loss and accuracy at labelled positions (labels -100 elsewhere); all logits on request. */
+  maskedLmForward(
+    model: NativeModelHandle,
+    inputIds: Int32Array,
+    attentionMask: Int32Array,
+    labels: Int32Array,
+    batchSize: number,
+    seqLen: number,
+    options?: { train?: boolean; backward?: boolean; allLogits?: boolean },
+  ): Promise<NativeMaskedLmResult>;
   NativeTrainer: new (model: NativeModelHandle, data: NativeTrainerData, config: NativeTrainerConfig) => NativeTrainerHandle;
   /** Fused training kernels beside the ATen ops they replace (native/addon/train_ops_binding.cpp; tests and benchmarks). */
   trainOpsDropout(o: { input: Float32Array; dtype?: 'float32' | 'bfloat16'; p: number; seed: number; calls: number; grad?: Float32Array }): {

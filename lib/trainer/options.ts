@@ -5,6 +5,7 @@ import { ArgumentError, expected } from '../errors.js';
 import type { LoraOptions } from '../lora/options.js';
 import { type ModelQuantizationOptions, modelQuantization } from '../quantizer.js';
 import type { HubOptions } from '../hub/settings.js';
+import { type MlmOptions, type ResolvedMlm, resolveMlmOptions } from '../mlm/masking.js';
 import { METRIC_NAMES, type MetricName } from '../metrics/index.js';
 import { TASKS, type Task } from '../task.js';
 import { deviceOption, isPlainObject, nonEmptyString, nonNegativeInteger, oneOf, optionsObject, positiveInteger } from '../validate.js';
@@ -12,7 +13,10 @@ import { deviceOption, isPlainObject, nonEmptyString, nonNegativeInteger, oneOf,
 export interface TrainerOptions {
   /** Checkpoint folder: a fine-tuned classifier, DistilBertForMaskedLM or DistilBertModel. */
   model: string;
-  task?: Task;
+  /** 'mlm': masked-language-model pretraining on { text } examples (see `mlm`). */
+  task?: Task | 'mlm';
+  /** Masking options for task 'mlm'. */
+  mlm?: MlmOptions;
   /** Label names in id order (default: sorted labels of the training data). */
   labels?: string[];
   /** LoRA options (default: PEFT defaults on q_lin, v_lin), or false for full fine-tuning. */
@@ -46,7 +50,8 @@ export interface TrainerOptions {
 
 export interface ResolvedTrainerOptions {
   model: string;
-  task: Task | undefined;
+  task: Task | 'mlm' | undefined;
+  mlm: ResolvedMlm | undefined;
   labels: string[] | undefined;
   lora: LoraOptions | false;
   epochs: number;
@@ -110,7 +115,16 @@ export function resolveTrainerOptions(options: unknown): ResolvedTrainerOptions 
   const checkpoints = o.checkpoints === undefined ? undefined : optionsObject(o.checkpoints, 'options.checkpoints');
   return {
     model: nonEmptyString(o.model, 'options.model'),
-    task: o.task === undefined ? undefined : oneOf(o.task, TASKS, 'options.task'),
+    task: o.task === undefined ? undefined : oneOf(o.task, [...TASKS, 'mlm'] as const, 'options.task'),
+    mlm: (() => {
+      if (o.task !== 'mlm') {
+        if (o.mlm !== undefined) throw expected("task 'mlm' with options.mlm", 'options.task', o.task);
+        return undefined;
+      }
+      if (o.quantization !== undefined) throw new ArgumentError("Expected no options.quantization with task 'mlm' (MLM trains full or LoRA)");
+      if (o.classWeights !== undefined) throw new ArgumentError("Expected no options.classWeights with task 'mlm'");
+      return resolveMlmOptions(o.mlm);
+    })(),
     labels: o.labels as string[] | undefined,
     lora: lora as LoraOptions | false,
     epochs: positiveInteger(o.epochs, 'options.epochs', 3),

@@ -4,7 +4,7 @@
 // evaluation, early stopping and checkpoints.
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { type Example, inferTask, labelSpace } from '../data/examples.js';
@@ -18,10 +18,14 @@ import { type FeatureSchema, fitFeatureSchema } from '../features/schema.js';
 import { type RiskHeadPlan, attachRiskHead, loadRiskHeadWeights, needsRiskHead, saveRiskHead } from '../risk/head.js';
 import { ordinalStartThresholds } from '../risk/ordinal.js';
 import { type MetricName, type Report, higherIsBetter, metricValue, tuneThresholds } from '../metrics/index.js';
+import { type MaskedLmReport, evaluateMaskedLm } from '../mlm/evaluate.js';
+import type { TextExample } from '../mlm/packing.js';
+import { type MaskedLmRun, prepareMaskedLm } from '../mlm/prepare.js';
+import { writeMaskedLm, writeMaskedLmAdapter } from '../mlm/save.js';
 import { loadAddon } from '../native/loader.js';
 import { resolveModelSource } from '../hub/fetch-model.js';
 import { openModel } from '../native/open-model.js';
-import type { NativeModelHandle, NativeStepReport, NativeTrainerHandle } from '../native/types.js';
+import type { NativeModelHandle, NativeStepReport, NativeTrainerConfig, NativeTrainerHandle } from '../native/types.js';
 import type { Task } from '../task.js';
 import { TextTokenizer } from '../tokenizer.js';
 import {
@@ -45,9 +49,13 @@ export interface TrainProgress extends Omit<NativeStepReport, 'samples' | 'secon
   eta: number;
 }
 
+/** The classification tasks, or masked-language-model pretraining. */
+export type TrainTask = Task | 'mlm';
+
 export interface EvaluationEvent {
   step: number;
   epoch: number;
+  /** With task 'mlm': masked-token loss and accuracy on the held-out text. */
   report: Report;
   /** The early-stopping / best-model metric and its value. */
   metric: MetricName;
@@ -56,14 +64,15 @@ export interface EvaluationEvent {
 }
 
 export interface TrainRunOptions {
-  evalExamples?: Example[];
+  /** Held-out examples ({ text } for task 'mlm'). */
+  evalExamples?: Example[] | TextExample[];
   signal?: AbortSignal;
   /** A checkpoint folder, or the checkpoints dir (its latest complete checkpoint). */
   resumeFrom?: string;
 }
 
 export interface TrainResult {
-  task: Task;
+  task: TrainTask;
   labels: string[];
   steps: number;
   epochs: number;
@@ -82,10 +91,20 @@ export interface TrainResult {
 }
 
 type LossKind = 'ce' | 'bce' | 'mse' | 'ordinal';
+/** What the loop needs to know about a run. held: classification held-out data (MLM keeps its own in this.mlm). */
+interface RunState {
+  task: TrainTask;
+  labels: string[];
+  train: PreparedData;
+  held: PreparedData | undefined;
+  lossKind: LossKind;
+  padTokenId: number;
+  headNotice: string | undefined;
+}
 const LOSS_OF: Record<Task, LossKind> = { binary: 'ce', 'multi-class': 'ce', 'multi-label': 'bce', regression: 'mse', ordinal: 'ordinal' };
 
-function defaultMetric(task: Task): MetricName {
-  return task === 'regression' ? 'mse' : task === 'ordinal' ? 'mae' : task === 'multi-label' ? 'f1_micro' : task === 'binary' ? 'f1_macro' : 'accuracy';
+function defaultMetric(task: TrainTask): MetricName {
+  return task === 'mlm' ? 'loss' : task === 'regression' ? 'mse' : task === 'ordinal' ? 'mae' : task === 'multi-label' ? 'f1_micro' : task === 'binary' ? 'f1_macro' : 'accuracy';
 }
 
 export class Trainer extends EventEmitter {
@@ -93,9 +112,11 @@ export class Trainer extends EventEmitter {
   private handle: NativeModelHandle | undefined;
   private lora: ResolvedLora | undefined;
   private quantization: FourBitConfig | undefined;
-  private trained: { labels: string[]; task: Task; thresholds?: number[]; features?: FeatureSchema | undefined } | undefined;
+  private trained: { labels: string[]; task: TrainTask; thresholds?: number[]; features?: FeatureSchema | undefined } | undefined;
   /** options.model as a local folder (a hub repo id is fetched into the cache). */
   private modelDir: string | undefined;
+  /** Set while the model is a masked language model (task 'mlm'). */
+  private mlm: MaskedLmRun | undefined;
   private running = false;
   private disposed = false;
 
@@ -104,7 +125,8 @@ export class Trainer extends EventEmitter {
     this.options = resolveTrainerOptions(options);
   }
 
-  async train(trainExamples: Example[], runOptions: TrainRunOptions = {}): Promise<TrainResult> {
+  /** Trains on { text, label } examples, or on { text } examples for task 'mlm' (loadTextFile reads plain text). */
+  async train(trainExamples: Example[] | TextExample[], runOptions: TrainRunOptions = {}): Promise<TrainResult> {
     if (this.disposed) throw new DisposedError('Trainer');
     if (this.running) throw new ArgumentError('Expected one train() at a time but a training run is in progress');
     this.running = true;
@@ -117,6 +139,7 @@ export class Trainer extends EventEmitter {
 
   /** Saves a PEFT adapter (LoRA) or, for full fine-tuning, a complete checkpoint; plus lora-node.json. */
   async save(dir: string): Promise<void> {
+    if (this.mlm) return this.saveMaskedLm(dir, true);
     const ctx = this.saveContext();
     if (this.lora) await writeAdapter(ctx, this.lora, dir);
     else await writeMerged(ctx, dir);
@@ -124,10 +147,20 @@ export class Trainer extends EventEmitter {
 
   /** Saves a plain Hugging Face checkpoint with the LoRA updates merged in. */
   async saveMerged(dir: string): Promise<void> {
+    if (this.mlm) return this.saveMaskedLm(dir, false);
     await writeMerged(this.saveContext(), dir);
   }
 
+  /** Task 'mlm': an adapter, or a DistilBertForMaskedLM checkpoint folder (mlm/save.ts). */
+  private async saveMaskedLm(dir: string, adapter: boolean): Promise<void> {
+    if (this.disposed) throw new DisposedError('Trainer');
+    if (!this.handle || !this.mlm) throw new ArgumentError('Expected a trained model: call train() before save()');
+    if (adapter && this.lora) await writeMaskedLmAdapter(this.handle, this.lora, this.mlm.modelDir, dir);
+    else await writeMaskedLm(this.handle, this.mlm.modelDir, dir);
+  }
+
   dispose(): void {
+    if (this.mlm?.initDir) void rm(this.mlm.initDir, { recursive: true, force: true });
     this.disposed = true;
     this.handle?.dispose();
     this.handle = undefined;
@@ -139,8 +172,8 @@ export class Trainer extends EventEmitter {
 
   private saveContext(): SaveContext {
     if (this.disposed) throw new DisposedError('Trainer');
-    if (!this.handle || !this.trained) throw new ArgumentError('Expected a trained model: call train() before save()');
-    const { labels, task, thresholds, features } = this.trained;
+    if (!this.handle || !this.trained || this.trained.task === 'mlm') throw new ArgumentError('Expected a trained model: call train() before save()');
+    const { labels, task, thresholds, features } = this.trained as { labels: string[]; task: Task; thresholds?: number[]; features?: FeatureSchema };
     const ctx: SaveContext = {
       handle: this.handle,
       checkpointDir: this.modelDir ?? this.options.model,
@@ -154,10 +187,11 @@ export class Trainer extends EventEmitter {
     return ctx;
   }
 
-  private async run(trainExamples: Example[], runOptions: TrainRunOptions): Promise<TrainResult> {
+  private async run(trainExamples: Example[] | TextExample[], runOptions: TrainRunOptions): Promise<TrainResult> {
     const o = this.options;
     const { signal } = runOptions;
     if (signal?.aborted) throw new AbortError();
+    if (o.task === 'mlm') return this.runMaskedLm(trainExamples, runOptions);
     const examples = checkExamples(trainExamples, 'trainExamples');
     const evalExamples = runOptions.evalExamples === undefined ? undefined : checkExamples(runOptions.evalExamples, 'evalExamples');
     const task = o.task ?? inferTask(examples);
@@ -174,6 +208,7 @@ export class Trainer extends EventEmitter {
 
     this.handle?.dispose();
     this.handle = undefined;
+    this.mlm = undefined;
     const opened = await openModel(modelDir, {
       device: o.device,
       precision: o.precision,
@@ -197,9 +232,43 @@ export class Trainer extends EventEmitter {
     if (headNotice) this.emit('notice', headNotice);
 
     const lossKind = LOSS_OF[task];
+    return this.runNative(train, { lossKind, ...lossWeights(o.classWeights, task, train.labels, labels.length) }, { task, labels, train, held, lossKind, padTokenId: info.padTokenId, headNotice }, runOptions);
+  }
+
+  /** Task 'mlm': packed text, the model with its MLM head, masking in the native loop. */
+  private async runMaskedLm(trainExamples: unknown, runOptions: TrainRunOptions): Promise<TrainResult> {
+    const o = this.options;
+    this.handle?.dispose();
+    this.handle = undefined;
+    if (this.mlm?.initDir) await rm(this.mlm.initDir, { recursive: true, force: true });
+    this.modelDir = await resolveModelSource(o.model, o.hub, 'options.hub');
+    this.mlm = await prepareMaskedLm({ ...o, model: this.modelDir }, trainExamples, runOptions.evalExamples);
+    // PEFT's SEQ_CLS default (modules_to_save = the classification head) does not apply to a masked LM.
+    const lora = o.lora === false ? false : { modulesToSave: [], ...o.lora };
+    const opened = await openModel(this.mlm.modelDir, { device: o.device, precision: o.precision, threads: o.threads, lora, seed: o.seed, maskedLm: true });
+    this.handle = opened.handle;
+    this.quantization = undefined;
+    this.lora = opened.lora;
+    this.trained = { labels: [], task: 'mlm' };
+    const info = this.handle.info();
+    const headNotice = info.headNotice || undefined;
+    if (headNotice) this.emit('notice', headNotice);
+    const run = { task: 'mlm' as const, labels: [], train: this.mlm.train, held: undefined, lossKind: 'ce' as const, padTokenId: info.padTokenId, headNotice };
+    return this.runNative(this.mlm.train, { lossKind: 'ce', masking: this.mlm.spec }, run, runOptions);
+  }
+
+  /** Creates the native trainer for prepared data and runs the loop (abort wired to the signal). */
+  private async runNative(
+    train: PreparedData,
+    extra: Pick<NativeTrainerConfig, 'lossKind' | 'classWeights' | 'posWeight' | 'masking'>,
+    run: RunState,
+    runOptions: TrainRunOptions,
+  ): Promise<TrainResult> {
+    const o = this.options;
+    const { signal } = runOptions;
     let native: NativeTrainerHandle;
     try {
-      native = new (loadAddon().NativeTrainer)(this.handle, train, {
+      native = new (loadAddon().NativeTrainer)(this.handle!, train, {
         epochs: o.epochs,
         batchSize: o.batchSize,
         learningRate: o.learningRate,
@@ -210,8 +279,7 @@ export class Trainer extends EventEmitter {
         maxGradNorm: o.maxGradNorm,
         gradientAccumulationSteps: o.gradientAccumulationSteps,
         seed: o.seed,
-        lossKind,
-        ...lossWeights(o.classWeights, task, train.labels, labels.length),
+        ...extra,
       });
     } catch (error) {
       throw fromNativeError(error);
@@ -219,7 +287,7 @@ export class Trainer extends EventEmitter {
     const onAbort = () => native.abort();
     signal?.addEventListener('abort', onAbort);
     try {
-      return await this.loop(native, { task, labels, train, held, lossKind, padTokenId: info.padTokenId, headNotice }, runOptions);
+      return await this.loop(native, run, runOptions);
     } finally {
       signal?.removeEventListener('abort', onAbort);
       native.dispose();
@@ -228,7 +296,7 @@ export class Trainer extends EventEmitter {
 
   private async loop(
     native: NativeTrainerHandle,
-    run: { task: Task; labels: string[]; train: PreparedData; held: PreparedData | undefined; lossKind: LossKind; padTokenId: number; headNotice: string | undefined },
+    run: RunState,
     runOptions: TrainRunOptions,
   ): Promise<TrainResult> {
     const o = this.options;
@@ -240,6 +308,7 @@ export class Trainer extends EventEmitter {
     const metric = o.earlyStopping?.metric ?? o.evaluation.metric ?? defaultMetric(run.task);
     const sign = higherIsBetter(metric) ? 1 : -1;
     const fingerprint = this.fingerprint(run.train, run.labels, run.task);
+    const evaluating = run.held !== undefined || this.mlm?.held !== undefined;
 
     const state: JsTrainerState = { format: 1, step: 0, bestValue: null, bestStep: null, badEvaluations: 0, history: [], fingerprint };
     const history: TrainProgress[] = [];
@@ -266,7 +335,7 @@ export class Trainer extends EventEmitter {
     let stoppedEarly = false;
     let step = native.info().step;
     while (step < totalSteps && !stoppedEarly) {
-      const nextEval = run.held ? Math.ceil((step + 1) / evalEvery) * evalEvery : Infinity;
+      const nextEval = evaluating ? Math.ceil((step + 1) / evalEvery) * evalEvery : Infinity;
       const nextCheckpoint = checkpoints ? Math.ceil((step + 1) / checkpointEvery) * checkpointEvery : Infinity;
       const until = Math.min(nextEval, nextCheckpoint, totalSteps);
       const startStep = step;
@@ -295,7 +364,7 @@ export class Trainer extends EventEmitter {
       step = outcome.step;
       if (outcome.aborted) throw new AbortError(`training was aborted at step ${step} of ${totalSteps}`);
 
-      if (run.held && (step % evalEvery === 0 || step === totalSteps)) {
+      if (evaluating && (step % evalEvery === 0 || step === totalSteps)) {
         const evaluation = await this.evaluateHeld(run);
         const value = metricValue(evaluation.report, metric);
         const minDelta = o.earlyStopping?.minDelta ?? 0;
@@ -331,10 +400,10 @@ export class Trainer extends EventEmitter {
     if (haveSnapshot) handle.restoreTrainable();
     let finalEvaluation: Evaluation | undefined;
     let thresholds: number[] | undefined;
-    if (run.held) {
+    if (evaluating) {
       finalEvaluation = await this.evaluateHeld(run);
       if (run.task === 'multi-label') {
-        thresholds = tuneThresholds(run.held.labels as Float32Array, finalEvaluation.outputs, run.labels.length);
+        thresholds = tuneThresholds(run.held!.labels as Float32Array, finalEvaluation.outputs, run.labels.length);
         finalEvaluation = await this.evaluateHeld(run, thresholds);
       }
     }
@@ -356,10 +425,15 @@ export class Trainer extends EventEmitter {
     return result;
   }
 
-  private evaluateHeld(
-    run: { task: Task; labels: string[]; held: PreparedData | undefined; lossKind: LossKind; padTokenId: number },
-    thresholds?: number[],
-  ): Promise<Evaluation> {
+  private evaluateHeld(run: RunState, thresholds?: number[]): Promise<Evaluation> {
+    const batchSize = Math.max(this.options.batchSize, 32);
+    if (run.task === 'mlm') {
+      return evaluateMaskedLm(this.handle!, this.mlm!.held!, this.mlm!.spec, { batchSize, padTokenId: run.padTokenId, seed: this.options.seed })
+        .then((report) => ({ report, outputs: new Float32Array(0) }))
+        .catch((error: unknown) => {
+          throw fromNativeError(error);
+        });
+    }
     return evaluate(this.handle!, run.held!, run.task, run.labels, {
       batchSize: Math.max(this.options.batchSize, 32),
       padTokenId: run.padTokenId,
@@ -391,14 +465,16 @@ export class Trainer extends EventEmitter {
     await this.handle!.saveTrainable(join(dir, this.weightsFile()), { format: 'pt' });
     if (this.lora) await writeAtomic(join(dir, ADAPTER_CONFIG), adapterConfigJson(this.lora, this.options.model));
     const { labels, task, features } = this.trained!;
+    if (task === 'mlm') return; // lora-node.json describes classifiers
     await writeAtomic(join(dir, METADATA_FILE), metadataJson({ format: 1, labels, task, maxLength: this.options.maxLength, ...(features ? { features } : {}) }));
     if (needsRiskHead(this.riskPlan())) await saveRiskHead(this.handle!, dir);
   }
 
-  private fingerprint(data: PreparedData, labels: readonly string[], task: Task): string {
+  private fingerprint(data: PreparedData, labels: readonly string[], task: TrainTask): string {
     const o = this.options;
     const settings = JSON.stringify([o.model, o.lora, o.epochs, o.batchSize, o.learningRate, o.weightDecay, o.warmupRatio,
-      o.warmupSteps, o.scheduler, o.maxGradNorm, o.gradientAccumulationSteps, o.maxLength, o.seed, o.classWeights, o.quantization, labels, task]);
+      o.warmupSteps, o.scheduler, o.maxGradNorm, o.gradientAccumulationSteps, o.maxLength, o.seed, o.classWeights, o.quantization, labels, task,
+      ...(o.mlm ? [o.mlm] : [])]);
     const hash = createHash('sha256').update(settings);
     hash.update(new Uint8Array(data.ids.buffer, data.ids.byteOffset, data.ids.byteLength));
     hash.update(new Uint8Array(data.labels.buffer, data.labels.byteOffset, data.labels.byteLength));

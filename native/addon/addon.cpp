@@ -15,6 +15,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   lora::addon::register_multi_model(env, exports);
   lora::addon::register_risk_head(env, exports);
   lora::addon::register_train_ops(env, exports);
+  lora::addon::register_mlm(env, exports);
   return exports;
 }
 

@@ -16,6 +16,7 @@
 #include "core/distilbert.h"
 #include "core/loss.h"
 #include "core/risk_head.h"
+#include "core/mlm_head.h"
 #include "core/runtime.h"
 #include "core/safetensors.h"
 
@@ -136,6 +137,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       base_options.problem_type = string_option(env, options, "problemType", "");
     }
     base_options.init_missing_head = options.Get("initMissingHead").IsBoolean() && options.Get("initMissingHead").As<Napi::Boolean>().Value();
+    base_options.masked_lm = options.Get("maskedLm").IsBoolean() && options.Get("maskedLm").As<Napi::Boolean>().Value();  // MLM head
     // quantization: { type: 'nf4' | 'fp4', blockSize, doubleQuant } quantizes the block linears on load.
     if (options.Get("quantization").IsObject()) {
       Napi::Object q = options.Get("quantization").As<Napi::Object>();
@@ -188,6 +190,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     out.Set("threads", loaded_.threads);
     out.Set("headNotice", m->head_notice());
     out.Set("quantized", m->quantized());
+    out.Set("maskedLm", m->mlm_head() != nullptr);
     const auto [bytes, params] = m->base_linear_weight_bytes_and_params();
     out.Set("baseLinearBytes", static_cast<double>(bytes));
     out.Set("baseLinearParams", static_cast<double>(params));
@@ -200,6 +203,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value forward(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto m = model(env);
+    if (m->mlm_head())
+      throw make_error(env, code::kInvalidArgument, "Expected a classifier but this model was loaded as a masked language model (use maskedLmForward)");
     const int64_t batch = positive_int(env, info[2], "batchSize");
     const int64_t seq = positive_int(env, info[3], "seqLen");
     Napi::Object o = info[4].IsObject() ? info[4].As<Napi::Object>() : Napi::Object::New(env);

@@ -10,6 +10,7 @@
 
 #include "addon/bindings.h"
 #include "addon/js_values.h"
+#include "addon/mlm_binding.h"
 #include "addon/model_handle.h"
 #include "addon/napi_errors.h"
 #include "addon/promise_worker.h"
@@ -101,6 +102,10 @@ class NativeTrainer : public Napi::ObjectWrap<NativeTrainer> {
     }
     RiskInputs risk = risk_inputs_from(env, d.Get("numericFeatures"), d.Get("categoricalFeatures"), n, "data");  // risk head
     TrainConfig config = parse_config(env, info[2].As<Napi::Object>());
+    // MLM pretraining: config.masking is the masking spec (mlm_binding.h).
+    Napi::Value masking = info[2].As<Napi::Object>().Get("masking");
+    if (!masking.IsUndefined())
+      config.masking = std::make_shared<const MaskingSpec>(parse_masking_spec(env, masking, access.model->config().vocab_size));
     model_ = access.model;
     threads_ = access.threads;
     abort_ = std::make_shared<std::atomic<bool>>(false);

@@ -13,6 +13,7 @@
 #include "core/checkpoint.h"
 #include "core/errors.h"
 #include "core/fused_norm.h"
+#include "core/mlm_head.h"
 #include "core/text_format.h"
 #include "core/train_fused.h"
 #include "core/quantized_linear.h"
@@ -195,7 +196,10 @@ std::unique_ptr<DistilBertClassifier> DistilBertClassifier::load(const std::stri
   const std::string extra_layer = base + "transformer.layer." + std::to_string(c.n_layers) + ".attention.q_lin.weight";
   if (t.contains(extra_layer))
     fail(code::kShape, dir + ": the checkpoint has more layers than n_layers = " + std::to_string(c.n_layers));
-  m->load_head(t, dir, options);
+  if (options.masked_lm)
+    m->mlm_ = std::make_shared<MlmHead>(MlmHead::load_or_init(t, c, dev, options.seed, &m->head_notice_));
+  else
+    m->load_head(t, dir, options);
   m->index_modules();
   if (options.quantize) m->check_quant_skip(options.quant_skip);
   m->set_seed(options.seed);
@@ -250,6 +254,7 @@ void DistilBertClassifier::index_modules() {
     linears_[p + "ffn.lin1"] = &b.lin1;
     linears_[p + "ffn.lin2"] = &b.lin2;
   }
+  if (mlm_) return;  // the MLM head's linear is not a LoRA target: it stays frozen under LoRA
   linears_["pre_classifier"] = &pre_classifier;
   linears_["classifier"] = &classifier;
 }
@@ -402,6 +407,10 @@ NamedTensors DistilBertClassifier::state_dict() const {
     add_linear("ffn.lin2", b.lin2);
     out.emplace_back(p + "output_layer_norm.weight", b.output_layer_norm.weight);
     out.emplace_back(p + "output_layer_norm.bias", b.output_layer_norm.bias);
+  }
+  if (mlm_) {
+    mlm_->append_state(&out);
+    return out;
   }
   out.emplace_back("pre_classifier.weight", pre_classifier.weight);
   out.emplace_back("pre_classifier.bias", pre_classifier.bias);
@@ -680,7 +689,8 @@ ForwardOutputs DistilBertClassifier::forward(const at::Tensor& input_ids, const 
     x = block(b, x, key_mask, ctx, &x_lowp);
     if (options.want_hidden) out.hidden_states.push_back(x);
   }
-  if (options.want_hidden) out.last_hidden_state = x;
+  if (options.want_hidden || mlm_) out.last_hidden_state = x;
+  if (mlm_) return out;  // the MLM head runs in masked_lm_forward, at the positions it needs
   out.logits = head(x, ctx, options.risk).to(at::kFloat);
   return out;
 }

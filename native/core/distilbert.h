@@ -24,6 +24,8 @@
 
 namespace lora {
 
+struct MlmHead;
+
 struct LayerNorm {
   at::Tensor weight;  // [C]
   at::Tensor bias;    // [C]
@@ -70,6 +72,8 @@ struct LoadOptions {
   bool double_quant = true;
   // Block linears kept in full precision (module name or a suffix at a dot).
   std::vector<std::string> quant_skip;
+  // DistilBertForMaskedLM: the MLM head (mlm_head.h) instead of the classification head.
+  bool masked_lm = false;
 };
 
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
@@ -130,6 +134,9 @@ class DistilBertClassifier {
   // --- end risk head ---
   // All linears by module name ("distilbert.transformer.layer.0.attention.q_lin", "classifier", ...).
   std::vector<std::string> linear_names() const;
+  // --- masked-language modelling (mlm_head.h): null for a classifier ---
+  const MlmHead* mlm_head() const { return mlm_.get(); }
+  const at::Tensor& word_embedding_weight() const { return word_embeddings; }
 
  private:
   // One frozen base shared by many adapters runs these layers itself (multi_adapter.h).
@@ -157,6 +164,7 @@ class DistilBertClassifier {
   std::vector<TransformerBlock> blocks;
   Linear pre_classifier;  // [C, C]
   Linear classifier;      // [K, C]
+  std::shared_ptr<MlmHead> mlm_;  // DistilBertForMaskedLM's head (then no classification head)
 
   std::map<std::string, Linear*> linears_;  // module name -> linear (points into blocks / the head)
   std::vector<std::string> lora_modules_;

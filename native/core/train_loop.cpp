@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "core/errors.h"
+#include "core/mlm_head.h"
 
 namespace lora {
 namespace {
@@ -23,6 +24,10 @@ TrainLoop::TrainLoop(std::shared_ptr<DistilBertClassifier> model, std::shared_pt
     fail(code::kInvalidArgument, "Expected gradientAccumulationSteps >= 1 but received " + std::to_string(config_.gradient_accumulation));
   if (model_->trainable().empty())
     fail(code::kInvalidArgument, "Expected a model with trainable parameters (LoRA adapters or full fine-tuning)");
+  if (config_.masking && !model_->mlm_head())
+    fail(code::kInvalidArgument, "Expected a model loaded as a masked language model for MLM training");
+  if (!config_.masking && model_->mlm_head())
+    fail(code::kInvalidArgument, "Expected masking settings to train a masked language model");
   batches_per_epoch_ = ceil_div(data_->size(), config_.batch_size);
   steps_per_epoch_ = ceil_div(batches_per_epoch_, config_.gradient_accumulation);
   total_steps_ = steps_per_epoch_ * config_.epochs;
@@ -71,9 +76,15 @@ double TrainLoop::train_step() {
     const int64_t end = std::min(begin + config_.batch_size, data_->size());
     std::vector<int64_t> indices(order_.begin() + begin, order_.begin() + end);
     TokenBatchTensors batch = data_->batch(indices);
-    options.risk = batch.risk;  // features for the risk head (none: undefined)
-    ForwardOutputs out = model_->forward(batch.input_ids, batch.attention_mask, options);
-    at::Tensor loss = classification_loss(out.logits, batch.labels, config_.loss);
+    at::Tensor loss;
+    if (config_.masking) {  // MLM: masks drawn from (seed, epoch, example), loss at the masked positions
+      MaskedTokens m = mask_tokens(batch.input_ids, batch.attention_mask, indices, config_.seed, epoch, *config_.masking);
+      loss = masked_lm_forward(*model_, m.input_ids, batch.attention_mask, m.labels, options, false).loss;
+    } else {
+      options.risk = batch.risk;  // features for the risk head (none: undefined)
+      ForwardOutputs out = model_->forward(batch.input_ids, batch.attention_mask, options);
+      loss = classification_loss(out.logits, batch.labels, config_.loss);
+    }
     loss_sum += loss.item<double>();
     (loss / static_cast<double>(micro_batches)).backward();
     samples += end - begin;

@@ -18,6 +18,7 @@
 #include "core/distilbert.h"
 #include "core/loss.h"
 #include "core/lr_schedule.h"
+#include "core/mlm_masking.h"
 #include "core/token_dataset.h"
 
 namespace lora {
@@ -35,6 +36,8 @@ struct TrainConfig {
   uint64_t seed = 42;
   AdamWOptions adam;
   LossOptions loss;
+  // Masked-language-model training (checked spec, see mlm_masking.h); null: classification.
+  std::shared_ptr<const MaskingSpec> masking;
 };
 
 struct StepReport {

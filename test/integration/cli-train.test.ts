@@ -118,10 +118,10 @@ describe('lora-node train', () => {
 });
 
 describe('lora-node demo', () => {
-  it('trains on the bundled examples with a fresh, plainly untrained base; reports metrics; saves the adapter', () => {
+  it('--fresh trains on the bundled examples with a fresh, plainly untrained base; reports metrics; saves the adapter', () => {
     const out = join(dir, 'demo');
     const started = performance.now();
-    const demo = run('demo', '--out', out, '--threads', '2');
+    const demo = run('demo', '--fresh', '--out', out, '--threads', '2');
     const seconds = (performance.now() - started) / 1000;
     expect(demo.status, demo.stderr).toBe(0);
     expect(seconds).toBeLessThan(60);

@@ -195,7 +195,9 @@ describe('ordinal severity (CORAL)', () => {
   it('has a lower MAE in classes than a multi-class model on the same data and seed', async () => {
     const train = severityExamples(240, 1);
     const held = severityExamples(120, 2);
-    for (const seed of [2, 3]) {
+    // Compared over three seeds: a single seed can land on a tie (a multi-class run that happens to learn the order).
+    const means = { ordinal: 0, 'multi-class': 0 };
+    for (const seed of [1, 2, 3]) {
       const mae = async (task: Task): Promise<number> => {
         using t = new Trainer({ ...BASE, seed, task, labels: SEVERITIES });
         const r = await t.train(train, { evalExamples: held });
@@ -207,10 +209,13 @@ describe('ordinal severity (CORAL)', () => {
       };
       const ordinal = await mae('ordinal');
       const multiClass = await mae('multi-class');
-      expect(ordinal, `seed ${seed}`).toBeLessThan(multiClass - 0.03);
+      expect(ordinal, `seed ${seed}`).toBeLessThanOrEqual(multiClass);
       expect(ordinal, `seed ${seed}`).toBeLessThan(0.4);
+      means.ordinal += ordinal / 3;
+      means['multi-class'] += multiClass / 3;
     }
-  }, 90_000);
+    expect(means.ordinal).toBeLessThan(means['multi-class'] - 0.1);
+  }, 120_000);
 
   describe('a trained ordinal model', () => {
     const train = severityExamples(160, 4);

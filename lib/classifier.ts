@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { DisposedError, FormatError, LoraNodeError, expected, fromNativeError } from './errors.js';
+import { DisposedError, FormatError, LoraNodeError, expected } from './errors.js';
 import { resolveModelSource } from './hub/fetch-model.js';
 import type { HubOptions } from './hub/settings.js';
 import { type EncodedFeatures, encodeFeatures, featureRows, range } from './features/encode.js';
@@ -17,6 +17,7 @@ import { type Prediction, type Task, predictionFromLogits, taskFromConfig } from
 import { type EncodedBatch, TextTokenizer } from './tokenizer.js';
 import { isPlainObject, nonEmptyString, optionsObject, positiveInteger, textList } from './validate.js';
 import { MultiAdapterClassifier, type MultiAdapterClassifierOptions } from './multi-classifier.js';
+import { SerialQueue } from './native/serial-queue.js';
 
 export type Device = 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
 export type Precision = 'auto' | 'fp32' | 'bf16' | 'fp16';
@@ -68,9 +69,7 @@ export class Classifier implements Disposable {
   private readonly tokenizer: TextTokenizer | undefined;
   private readonly tokenizerProblem: LoraNodeError | undefined;
   private readonly info: NativeModelInfo;
-  // Native calls run one after another: concurrent callers queue here instead
-  // of oversubscribing the cores (results are the same either way).
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
 
   private constructor(
     handle: NativeModelHandle,
@@ -243,13 +242,9 @@ export class Classifier implements Disposable {
   }
 
   private enqueue<T>(work: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(() => {
+    return this.queue.run(() => {
       this.live();
       return work();
-    });
-    this.queue = next.catch(() => undefined);
-    return next.catch((error: unknown) => {
-      throw fromNativeError(error);
     });
   }
 }

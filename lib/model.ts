@@ -1,7 +1,7 @@
 // Model: the low-level handle for custom loops and golden tests — forward with
 // an optional loss and backward, gradients by PEFT key, adapters, merging.
 import type { TokenBatch } from './classifier.js';
-import { DisposedError, expected, fromNativeError } from './errors.js';
+import { DisposedError, expected } from './errors.js';
 import type { LoraOptions, ResolvedLora } from './lora/options.js';
 import { type SaveContext, writeAdapter, writeMerged } from './lora/save.js';
 import type { FourBitConfig } from './hf-config.js';
@@ -12,6 +12,7 @@ import type { ModelQuantizationOptions } from './quantizer.js';
 import type { NativeForwardOptions, NativeModelHandle, NativeModelInfo } from './native/types.js';
 import { type Task, taskFromConfig } from './task.js';
 import { nonEmptyString, optionsObject } from './validate.js';
+import { SerialQueue } from './native/serial-queue.js';
 
 export interface ModelOptions {
   device?: 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
@@ -48,7 +49,7 @@ export class Model implements Disposable {
   readonly info: NativeModelInfo;
   readonly lora: ResolvedLora | undefined;
   private handle: NativeModelHandle | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
 
   private constructor(
     private readonly checkpointDir: string,
@@ -142,10 +143,6 @@ export class Model implements Disposable {
   }
 
   private enqueue<T>(work: (handle: NativeModelHandle) => Promise<T>): Promise<T> {
-    const next = this.queue.then(() => work(this.live()));
-    this.queue = next.catch(() => undefined);
-    return next.catch((error: unknown) => {
-      throw fromNativeError(error);
-    });
+    return this.queue.run(() => work(this.live()));
   }
 }

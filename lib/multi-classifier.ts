@@ -19,6 +19,7 @@ import type { NativeModelInfo, NativeMultiModelHandle } from './native/types.js'
 import { type Prediction, type Task, predictionFromLogits, taskFromConfig } from './task.js';
 import { TextTokenizer } from './tokenizer.js';
 import { isPlainObject, nonEmptyString, optionsObject, positiveInteger, textList } from './validate.js';
+import { SerialQueue } from './native/serial-queue.js';
 
 export interface MultiAdapterClassifierOptions extends Omit<ClassifierOptions, 'adapter'> {
   /** PEFT LoRA adapter folders by name, all trained on this base. May be empty (add them later). */
@@ -54,7 +55,7 @@ export class MultiAdapterClassifier implements Disposable {
   // Names being added: a second addAdapter with the same name fails at once.
   private readonly pending = new Set<string>();
   // Forwards run one after another (as Classifier's), so they do not oversubscribe the cores.
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
 
   private constructor(
     handle: NativeMultiModelHandle,
@@ -293,13 +294,9 @@ export class MultiAdapterClassifier implements Disposable {
   }
 
   private enqueue<T>(work: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(() => {
+    return this.queue.run(() => {
       this.live();
       return work();
-    });
-    this.queue = next.catch(() => undefined);
-    return next.catch((error: unknown) => {
-      throw fromNativeError(error);
     });
   }
 }

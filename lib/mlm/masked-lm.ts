@@ -2,13 +2,14 @@
 // whose MLM head is then initialised fresh) for fill-mask scoring, custom loops
 // and golden tests: forward with labels (-100 = no loss), backward, gradients.
 import type { TokenBatch } from '../classifier.js';
-import { DisposedError, expected, fromNativeError } from '../errors.js';
+import { DisposedError, expected } from '../errors.js';
 import type { LoraOptions, ResolvedLora } from '../lora/options.js';
 import { loadAddon } from '../native/loader.js';
 import { openModel } from '../native/open-model.js';
 import type { NativeMaskedLmResult, NativeModelHandle, NativeModelInfo } from '../native/types.js';
 import { optionsObject } from '../validate.js';
 import { writeMaskedLm } from './save.js';
+import { SerialQueue } from '../native/serial-queue.js';
 
 export interface MaskedLanguageModelOptions {
   device?: 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
@@ -34,7 +35,7 @@ export class MaskedLanguageModel implements Disposable {
   readonly info: NativeModelInfo;
   readonly lora: ResolvedLora | undefined;
   private handle: NativeModelHandle | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
 
   private constructor(private readonly checkpointDir: string, handle: NativeModelHandle, lora: ResolvedLora | undefined) {
     this.handle = handle;
@@ -105,10 +106,6 @@ export class MaskedLanguageModel implements Disposable {
   }
 
   private enqueue<T>(work: (handle: NativeModelHandle) => Promise<T>): Promise<T> {
-    const next = this.queue.then(() => work(this.live()));
-    this.queue = next.catch(() => undefined);
-    return next.catch((error: unknown) => {
-      throw fromNativeError(error);
-    });
+    return this.queue.run(() => work(this.live()));
   }
 }

@@ -122,7 +122,21 @@ LayerNorm load_layer_norm(const CheckpointTensors& t, const std::string& prefix,
   return {t.float_tensor(prefix + ".weight", {dim}).to(device), t.float_tensor(prefix + ".bias", {dim}).to(device)};
 }
 
-void check_inputs(const DistilBertConfig& c, const at::Tensor& ids, const at::Tensor& mask) {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+void copy_checked(at::Tensor& dst, const at::Tensor& src, const std::string& file, const std::string& key) {
+  if (!dst.sizes().equals(src.sizes()))
+    fail(code::kShape, file + ": \"" + key + "\" has shape " + shape_text(src.sizes()) + " but the model expects " +
+                           shape_text(dst.sizes()));
+  at::NoGradGuard no_grad;
+  dst.copy_(src.to(at::kFloat));
+}
+
+}  // namespace
+
+void check_token_inputs(const DistilBertConfig& c, const at::Tensor& ids, const at::Tensor& mask) {
   if (ids.dim() != 2 || ids.size(0) < 1 || ids.size(1) < 1)
     fail(code::kInvalidArgument, "Expected input ids of shape [batchSize >= 1, seqLen >= 1] but received " +
                                      std::to_string(ids.dim()) + " dimensions");
@@ -138,19 +152,6 @@ void check_inputs(const DistilBertConfig& c, const at::Tensor& ids, const at::Te
     fail(code::kInvalidArgument, "Expected token ids in [0, " + std::to_string(c.vocab_size) + ") but received " +
                                      std::to_string(lo < 0 ? lo : hi));
 }
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-void copy_checked(at::Tensor& dst, const at::Tensor& src, const std::string& file, const std::string& key) {
-  if (!dst.sizes().equals(src.sizes()))
-    fail(code::kShape, file + ": \"" + key + "\" has shape " + shape_text(src.sizes()) + " but the model expects " +
-                           shape_text(dst.sizes()));
-  at::NoGradGuard no_grad;
-  dst.copy_(src.to(at::kFloat));
-}
-
-}  // namespace
 
 at::Tensor LayerNorm::forward(const at::Tensor& x) const {
   return at::layer_norm(x.to(at::kFloat), {weight.size(0)}, weight, bias, kLayerNormEps);
@@ -673,7 +674,7 @@ ForwardOutputs DistilBertClassifier::forward(const at::Tensor& input_ids, const 
   at::AutoGradMode grad_mode(options.grad);
   at::Tensor ids = input_ids.to(device_, at::kLong);
   at::Tensor mask = attention_mask.to(device_);
-  check_inputs(config_, ids, mask);
+  check_token_inputs(config_, ids, mask);
   ForwardContext ctx;
   ctx.train = options.train;
   if (options.train) ctx.generator = generator_;

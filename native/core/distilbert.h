@@ -76,6 +76,9 @@ struct LoadOptions {
   bool masked_lm = false;
 };
 
+// input_ids, attention_mask: int64 [B, T]: shapes, sequence length and id range (ERR_INVALID_ARGUMENT).
+void check_token_inputs(const DistilBertConfig& c, const at::Tensor& input_ids, const at::Tensor& attention_mask);
+
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 class RiskHead;
 

@@ -20,24 +20,6 @@ namespace {
 constexpr double kLayerNormEps = 1e-12;  // DistilBERT's LayerNorm eps
 constexpr int64_t kStackedTokens = 4096;  // rows (texts × adapters × tokens) per stacked pass: one 32 × 128 batch
 
-// The checks DistilBertClassifier::forward makes on its inputs.
-void check_inputs(const DistilBertConfig& c, const at::Tensor& ids, const at::Tensor& mask) {
-  if (ids.dim() != 2 || ids.size(0) < 1 || ids.size(1) < 1)
-    fail(code::kInvalidArgument, "Expected input ids of shape [batchSize >= 1, seqLen >= 1] but received " +
-                                     std::to_string(ids.dim()) + " dimensions");
-  if (!mask.sizes().equals(ids.sizes()))
-    fail(code::kInvalidArgument, "Expected an attention mask with the input ids' shape but received another shape");
-  if (ids.size(1) > c.max_position_embeddings)
-    fail(code::kInvalidArgument, "Expected seqLen <= max_position_embeddings (" +
-                                     std::to_string(c.max_position_embeddings) + ") but received " +
-                                     std::to_string(ids.size(1)));
-  const int64_t lo = ids.min().item<int64_t>();
-  const int64_t hi = ids.max().item<int64_t>();
-  if (lo < 0 || hi >= c.vocab_size)
-    fail(code::kInvalidArgument, "Expected token ids in [0, " + std::to_string(c.vocab_size) + ") but received " +
-                                     std::to_string(lo < 0 ? lo : hi));
-}
-
 // y [N·B, T, out] += each adapter's update of its own group of x [N·B, T, in]:
 // scale · (x Aᵀ) Bᵀ (+ its bias replacement), times `factor` (q's 1/√D).
 // y may be a view (a chunk of the fused qkv output); it is updated in place.
@@ -133,7 +115,7 @@ std::vector<at::Tensor> MultiAdapterModel::forward(const AdapterSet& set, const 
   const DistilBertClassifier& base = *base_;
   at::Tensor ids = input_ids.to(base.device_, at::kLong);
   at::Tensor mask = attention_mask.to(base.device_);
-  check_inputs(base.config_, ids, mask);
+  check_token_inputs(base.config_, ids, mask);
   const int64_t n = static_cast<int64_t>(set.adapters.size()), B = ids.size(0), T = ids.size(1);
   if (n == 0) return {};
   ForwardContext ctx;

@@ -14,7 +14,11 @@
 
 // The loops below are compiled for AVX-512 (x86-64-v4: with BW/DQ/VL, which the
 // 16-bit bf16 lanes need), AVX2 and baseline; the loader picks what the CPU has.
+#if defined(__x86_64__) && defined(__GNUC__)
 #define LORA_TRAIN_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+#else
+#define LORA_TRAIN_CLONES  // other architectures: one build for the compiler's target
+#endif
 
 namespace lora::dropout_hash {
 

@@ -8,6 +8,13 @@
 
 #include "core/errors.h"
 
+// The row loops are compiled for AVX-512, AVX2 and baseline on x86-64; the loader picks what the CPU has.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define LORA_NORM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define LORA_NORM_CLONES
+#endif
+
 namespace lora {
 namespace {
 
@@ -18,8 +25,6 @@ inline float bf16_to_float(uint16_t bits) {
   return f;
 }
 
-// One row: s = x + y + b kept in `out`, then out = (s - mean) / sqrt(var + eps) * w + beta.
-// Compiled for AVX-512, AVX2 and baseline; the loader picks what the CPU has.
 inline uint16_t float_to_bf16(float f) {  // round to nearest even (finite values)
   uint32_t u;
   std::memcpy(&u, &f, sizeof u);
@@ -27,6 +32,7 @@ inline uint16_t float_to_bf16(float f) {  // round to nearest even (finite value
   return static_cast<uint16_t>(u >> 16);
 }
 
+// One row: s = x + y + b kept in `out`, then out = (s - mean) / sqrt(var + eps) * w + beta.
 template <typename Y>
 inline __attribute__((always_inline)) void row(const float* x, const Y* y, const float* b, const float* w,
                                                const float* beta, float* out, uint16_t* out16, int64_t C, float eps) {
@@ -60,13 +66,13 @@ inline __attribute__((always_inline)) void row(const float* x, const Y* y, const
   }
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) void row_f32(const float* x, const float* y, const float* b,
+LORA_NORM_CLONES void row_f32(const float* x, const float* y, const float* b,
                                                                         const float* w, const float* beta, float* out,
                                                                         uint16_t* out16, int64_t C, float eps) {
   row(x, y, b, w, beta, out, out16, C, eps);
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) void row_bf16(const float* x, const uint16_t* y, const float* b,
+LORA_NORM_CLONES void row_bf16(const float* x, const uint16_t* y, const float* b,
                                                                          const float* w, const float* beta, float* out,
                                                                          uint16_t* out16, int64_t C, float eps) {
   row(x, y, b, w, beta, out, out16, C, eps);

@@ -3,7 +3,7 @@
 import cliProgress from 'cli-progress';
 
 import type { DownloadProgress } from '../hub/download.js';
-import type { ProgressMode } from './progress.js';
+import { type ProgressMode, multiBar } from './progress.js';
 
 export interface DownloadReporter {
   progress(p: DownloadProgress): void;
@@ -44,17 +44,7 @@ class LineDownloadReporter implements DownloadReporter {
 }
 
 class BarDownloadReporter implements DownloadReporter {
-  private readonly bars = new cliProgress.MultiBar(
-    {
-      format: '{file} {bar} {percentage}% | {loadedText} of {totalText}',
-      barsize: 24,
-      hideCursor: true,
-      clearOnComplete: false,
-      stopOnComplete: false,
-      fps: 10,
-    },
-    cliProgress.Presets.shades_classic,
-  );
+  private readonly bars = multiBar('{file} {bar} {percentage}% | {loadedText} of {totalText}');
   private readonly perFile = new Map<string, cliProgress.SingleBar>();
   private stopped = false;
 

@@ -29,6 +29,14 @@ export function createReporter(mode: ProgressMode): Reporter {
 }
 
 /** Seconds as 0:42, 12:05 or 1:02:03; "--" before the first estimate. */
+/** The look every lora-node progress bar shares; `format` names the fields. */
+export function multiBar(format: string): cliProgress.MultiBar {
+  return new cliProgress.MultiBar(
+    { format, barsize: 24, hideCursor: true, clearOnComplete: false, stopOnComplete: false, fps: 10 },
+    cliProgress.Presets.shades_classic,
+  );
+}
+
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds < 0) return '--';
   const s = Math.round(seconds);
@@ -99,17 +107,7 @@ class LineReporter implements Reporter {
 
 /** cli-progress's bar; evaluation and notices are printed above it. */
 class BarReporter implements Reporter {
-  private readonly bars = new cliProgress.MultiBar(
-    {
-      format: 'train {bar} {value}/{total} | epoch {epoch} | loss {loss} | lr {lr} | {rate} samples/s | ETA {remaining}',
-      barsize: 24,
-      hideCursor: true,
-      clearOnComplete: false,
-      stopOnComplete: false,
-      fps: 10,
-    },
-    cliProgress.Presets.shades_classic,
-  );
+  private readonly bars = multiBar('train {bar} {value}/{total} | epoch {epoch} | loss {loss} | lr {lr} | {rate} samples/s | ETA {remaining}');
   private bar: cliProgress.SingleBar | undefined;
   private stopped = false;
 

@@ -39,6 +39,9 @@ Commands:
       --merged           save a merged Hugging Face checkpoint instead of an adapter
       --checkpoints DIR  write resumable checkpoints there       --checkpoint-every N|epoch (default epoch)
       --resume DIR       continue from a checkpoint (or the latest one in a checkpoints folder)
+      --task mlm         masked-language-model training on plain text (--data, --eval: paragraphs separated
+                         by blank lines); --from-scratch (random weights for the folder's config.json),
+                         --whole-word-masking, --mlm-probability X (default 0.15)
       Ctrl-C stops after the current step; the last complete checkpoint is kept.
 
   eval                 Print the metrics of a checkpoint (and adapter) on labelled examples

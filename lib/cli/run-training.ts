@@ -2,6 +2,7 @@
 // (SIGINT) or SIGTERM turned into the trainer's AbortSignal. A second Ctrl-C
 // quits at once; checkpoints are written atomically, so that is safe too.
 import type { Example } from '../data/examples.js';
+import type { TextExample } from '../mlm/packing.js';
 import { AbortError } from '../errors.js';
 import type { EvaluationEvent, TrainProgress, TrainResult, Trainer } from '../trainer/trainer.js';
 import type { Reporter } from './progress.js';
@@ -11,8 +12,8 @@ export const INTERRUPTED_EXIT = 130;
 
 export async function trainWithProgress(
   trainer: Trainer,
-  examples: Example[],
-  options: { evalExamples?: Example[] | undefined; resumeFrom?: string | undefined },
+  examples: Example[] | TextExample[],
+  options: { evalExamples?: Example[] | TextExample[] | undefined; resumeFrom?: string | undefined },
   reporter: Reporter,
 ): Promise<TrainResult> {
   const controller = new AbortController();

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { type Example, inferTask } from '../data/examples.js';
 import { AbortError, ArgumentError } from '../errors.js';
 import type { LoraOptions } from '../lora/options.js';
+import { type TextExample, loadTextFile } from '../mlm/packing.js';
 import { TASKS, type Task } from '../task.js';
 import type { TrainerOptions } from '../trainer/options.js';
 import { type TrainResult, Trainer } from '../trainer/trainer.js';
@@ -35,6 +36,10 @@ const OPTIONS = {
   'checkpoint-every': { type: 'string' },
   resume: { type: 'string' },
   merged: { type: 'boolean' },
+  // task mlm
+  'from-scratch': { type: 'boolean' },
+  'whole-word-masking': { type: 'boolean' },
+  'mlm-probability': { type: 'string' },
 } as const;
 
 
@@ -50,7 +55,7 @@ export async function runTrain(args: string[]): Promise<number> {
   await prefetchSources({ model, json: flags.json });
 
   const started = performance.now();
-  const { train, evalExamples, task } = await readData(flags, options.task === 'mlm' ? undefined : options.task);
+  const { train, evalExamples, task } = options.task === 'mlm' ? await readTexts(flags) : await readData(flags, options.task);
   options.task = task;
   const json = flags.json ?? false;
   if (!json) console.log(describeRun(options, data, train, flags.eval, evalExamples));
@@ -75,6 +80,10 @@ export async function runTrain(args: string[]): Promise<number> {
   }
   printResult(result, seconds);
   console.log(`\n${saved} saved to ${out}`);
+  if (task === 'mlm') {
+    if (saved !== 'adapter') console.log(`fine-tune a classifier on it: npx lora-node train --model ${out} --data train.csv --out DIR`);
+    return 0;
+  }
   const adapterFlag = saved === 'adapter' ? ` --adapter ${out}` : '';
   console.log(`try it: npx lora-node predict --model ${saved === 'adapter' ? model : out}${adapterFlag} "some text"`);
   return 0;
@@ -83,8 +92,10 @@ export async function runTrain(args: string[]): Promise<number> {
 function trainerOptions(flags: Flags, model: string): TrainerOptions {
   const runtime = runtimeOptions(flags);
   const options: TrainerOptions = { model, ...runtime };
-  const task = choiceFlag(flags.task, 'task', TASKS);
+  const task = choiceFlag(flags.task, 'task', [...TASKS, 'mlm'] as const);
   if (task) options.task = task;
+  options.mlm = mlmOptions(flags, task === 'mlm');
+  if (options.mlm === undefined) delete options.mlm;
   const labels = listFlag(flags.labels, 'labels', 'label names in id order (none,low,medium,high)');
   if (labels) options.labels = labels;
   const set = <K extends keyof TrainerOptions>(key: K, value: TrainerOptions[K] | undefined): void => {
@@ -132,18 +143,42 @@ function loraOptions(flags: Flags): LoraOptions | false {
   return lora;
 }
 
+/** --task mlm: masking settings from --mlm-probability, --whole-word-masking and --from-scratch. */
+function mlmOptions(flags: Flags, mlm: boolean): TrainerOptions['mlm'] {
+  const given = (['from-scratch', 'whole-word-masking', 'mlm-probability'] as const).filter((f) => flags[f] !== undefined);
+  if (!mlm) {
+    if (given.length) throw new ArgumentError(`Expected --task mlm with --${given.join(', --')} but received ${flags.task === undefined ? 'no --task' : `--task ${flags.task}`}`);
+    return undefined;
+  }
+  const probability = numberFlag(flags['mlm-probability'], 'mlm-probability');
+  if (probability !== undefined && !(probability < 1)) throw new ArgumentError(`Expected a number in (0, 1) for --mlm-probability but received "${flags['mlm-probability']}"`);
+  return {
+    ...(probability !== undefined ? { probability } : {}),
+    ...(flags['whole-word-masking'] ? { wholeWordMasking: true } : {}),
+    ...(flags['from-scratch'] ? { fromScratch: true } : {}),
+  };
+}
+
+/** --task mlm: plain text files, one document per paragraph (blank-line separated). */
+async function readTexts(flags: Flags): Promise<{ train: TextExample[]; evalExamples: TextExample[] | undefined; task: 'mlm' }> {
+  const train = await loadTextFile(flags.data!);
+  const evalExamples = flags.eval === undefined ? undefined : await loadTextFile(flags.eval);
+  return { train, evalExamples, task: 'mlm' };
+}
+
 /** Training (and evaluation) examples, read for one task: --task, or the training file's. */
-async function readData(flags: Flags, task: Task | undefined): Promise<{ train: Example[]; evalExamples: Example[] | undefined; task: Task }> {
+async function readData(flags: Flags, task: Task | undefined): Promise<{ train: Example[]; evalExamples: Example[] | undefined; task: Task | 'mlm' }> {
   const train = await readExamples(flags.data!, flags, task);
   const resolved = task ?? inferTask(train);
   const evalExamples = flags.eval === undefined ? undefined : await readExamples(flags.eval, flags, resolved);
   return { train, evalExamples, task: resolved };
 }
 
-function describeRun(o: TrainerOptions, data: string, train: Example[], evalFile: string | undefined, evalExamples: Example[] | undefined): string {
+function describeRun(o: TrainerOptions, data: string, train: Example[] | TextExample[], evalFile: string | undefined, evalExamples: unknown[] | undefined): string {
   const lora = o.lora === false ? 'full fine-tuning' : `LoRA r=${o.lora?.r ?? 8} alpha=${o.lora?.alpha ?? 8} on ${formatTargets(o.lora?.targetModules)}`;
   const held = evalExamples ? `, ${evalExamples.length} evaluation examples from ${evalFile}` : '';
-  const features = train[0]?.features ? `, features ${Object.keys(train[0].features).join(', ')}` : '';
+  const first = train[0] as Example | undefined;
+  const features = first?.features ? `, features ${Object.keys(first.features).join(', ')}` : '';
   return `training ${o.model} (${o.task}${features}, ${lora}) on ${train.length} examples from ${data}${held}`;
 }
 

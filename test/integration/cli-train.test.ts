@@ -2,13 +2,13 @@
 // `train` (JSON lines and plain progress), `eval`, `predict --adapter`, `demo`,
 // Ctrl-C, and the errors a user meets first.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { Classifier, type Example } from '../../lib/index.js';
-import { golden } from '../helpers/golden.js';
+import { FIXTURES, golden } from '../helpers/golden.js';
 import { binaryExamples } from '../helpers/synthetic.js';
 
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
@@ -114,6 +114,33 @@ describe('lora-node train', () => {
     expect(lines.map((l) => l.label)).toEqual(expected.map((p) => p.label));
     lines.forEach((l, i) => expect(l.score).toBeCloseTo(expected[i]!.score, 6));
     expect(lines.map((l) => l.label)).toEqual(['positive', 'negative']);
+  });
+});
+
+describe('lora-node train --task mlm', () => {
+  it('trains a masked LM on plain text, lowers the held-out masked loss and saves a DistilBertForMaskedLM checkpoint', async () => {
+    const text = readFileSync(join(FIXTURES, 'mlm', 'definitions.txt'), 'utf8');
+    const file = join(dir, 'mlm.txt');
+    writeFileSync(file, text);
+    const out = join(dir, 'mlm-out');
+    const result = run('train', '--model', MODEL, '--task', 'mlm', '--data', file, '--eval', file, '--out', out, '--full',
+      '--epochs', '8', '--learning-rate', '3e-3', '--batch-size', '8', '--device', 'cpu', '--precision', 'fp32', '--json');
+    expect(result.status, result.stderr).toBe(0);
+    const events = result.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const evaluations = events.filter((e) => e.type === 'evaluate').map((e) => e.report);
+    expect(evaluations[0].kind).toBe('masked-lm');
+    expect(evaluations.at(-1).loss).toBeLessThan(evaluations[0].loss);
+    expect(events.at(-1)).toMatchObject({ type: 'result', task: 'mlm', saved: 'checkpoint' });
+    expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).architectures).toEqual(['DistilBertForMaskedLM']);
+  });
+
+  it('masking flags without --task mlm, or a probability out of range, are errors naming the flag', () => {
+    const noTask = run('train', '--model', MODEL, '--data', TRAIN, '--out', join(dir, 'x'), '--whole-word-masking');
+    expect(noTask.status).toBe(1);
+    expect(noTask.stderr).toMatch(/Expected --task mlm with --whole-word-masking but received no --task/);
+    const badP = run('train', '--model', MODEL, '--task', 'mlm', '--data', TRAIN, '--out', join(dir, 'x'), '--mlm-probability', '1.5');
+    expect(badP.status).toBe(1);
+    expect(badP.stderr).toMatch(/Expected a number in \(0, 1\) for --mlm-probability but received "1.5"/);
   });
 });
 

@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { DisposedError, FormatError, LoraNodeError, expected } from './errors.js';
+import { FormatError, LoraNodeError, expected } from './errors.js';
 import { resolveModelSource } from './hub/fetch-model.js';
 import type { HubOptions } from './hub/settings.js';
 import { type EncodedFeatures, encodeFeatures, featureRows, range } from './features/encode.js';
@@ -17,7 +17,7 @@ import { type Prediction, type Task, predictionFromLogits, taskFromConfig } from
 import { type EncodedBatch, TextTokenizer } from './tokenizer.js';
 import { isPlainObject, nonEmptyString, optionsObject, positiveInteger, textList } from './validate.js';
 import { MultiAdapterClassifier, type MultiAdapterClassifierOptions } from './multi-classifier.js';
-import { SerialQueue } from './native/serial-queue.js';
+import { NativeHolder } from './native/native-holder.js';
 
 export type Device = 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
 export type Precision = 'auto' | 'fp32' | 'bf16' | 'fp16';
@@ -51,7 +51,7 @@ export interface PredictOptions {
 /** Token ids for `logits()`: row-major [batchSize, seqLen]. */
 export type TokenBatch = EncodedBatch;
 
-export class Classifier implements Disposable {
+export class Classifier extends NativeHolder<NativeModelHandle> {
   readonly labels: readonly string[];
   readonly task: Task;
   readonly device: string;
@@ -64,12 +64,10 @@ export class Classifier implements Disposable {
   /** The tabular features this model takes beside the text (from lora-node.json), if any. */
   readonly features: FeatureSchema | undefined;
 
-  private handle: NativeModelHandle | undefined;
   // Absent when the checkpoint ships no tokenizer: logits() still works, predict() explains.
   private readonly tokenizer: TextTokenizer | undefined;
   private readonly tokenizerProblem: LoraNodeError | undefined;
   private readonly info: NativeModelInfo;
-  private readonly queue = new SerialQueue();
 
   private constructor(
     handle: NativeModelHandle,
@@ -77,9 +75,9 @@ export class Classifier implements Disposable {
     maxLength: number,
     metadata?: LoraNodeMetadata,
   ) {
+    super(handle, 'Classifier');
     this.thresholds = metadata?.thresholds;
     this.features = metadata?.features;
-    this.handle = handle;
     this.tokenizer = tokenizer instanceof LoraNodeError ? undefined : tokenizer;
     this.tokenizerProblem = tokenizer instanceof LoraNodeError ? tokenizer : undefined;
     this.info = handle.info();
@@ -174,7 +172,7 @@ export class Classifier implements Disposable {
   async forwardWithHiddenStates(batch: TokenBatch): Promise<{ logits: Float32Array; hiddenStates: Float32Array[] }> {
     this.live();
     const b = this.checkBatch(batch);
-    const out = await this.enqueue(() => this.handle!.forward(b.inputIds, b.attentionMask, b.batchSize, b.seqLen, { wantHidden: true }));
+    const out = await this.enqueue((h) => h.forward(b.inputIds, b.attentionMask, b.batchSize, b.seqLen, { wantHidden: true }));
     return { logits: out.logits, hiddenStates: out.hiddenStates ?? [] };
   }
 
@@ -184,23 +182,9 @@ export class Classifier implements Disposable {
     return this.requireTokenizer().encodeBatch(textList(texts, 'texts'), { maxLength: this.maxLength });
   }
 
-  /** Frees native memory. Idempotent; any later call throws ERR_DISPOSED. */
-  dispose(): void {
-    this.handle?.dispose();
-    this.handle = undefined;
-  }
-
-  [Symbol.dispose](): void {
-    this.dispose();
-  }
-
   private requireTokenizer(): TextTokenizer {
     if (!this.tokenizer) throw this.tokenizerProblem!;
     return this.tokenizer;
-  }
-
-  private live(): void {
-    if (!this.handle) throw new DisposedError('Classifier');
   }
 
   private checkBatch(batch: TokenBatch): TokenBatch {
@@ -225,7 +209,7 @@ export class Classifier implements Disposable {
   }
 
   private async run(batch: TokenBatch, features?: { numericFeatures?: Float32Array; categoricalFeatures?: Int32Array }): Promise<Float32Array> {
-    const out = await this.enqueue(() => this.handle!.forward(batch.inputIds, batch.attentionMask, batch.batchSize, batch.seqLen, features));
+    const out = await this.enqueue((h) => h.forward(batch.inputIds, batch.attentionMask, batch.batchSize, batch.seqLen, features));
     return out.logits;
   }
 
@@ -239,12 +223,5 @@ export class Classifier implements Disposable {
     if (!Array.isArray(given) || given.length !== count)
       throw expected(`an array of ${count} feature objects (one per text, with ${names})`, 'options.features', given);
     return encodeFeatures(this.features, given, 'options.features', 'ERR_INVALID_ARGUMENT');
-  }
-
-  private enqueue<T>(work: () => Promise<T>): Promise<T> {
-    return this.queue.run(() => {
-      this.live();
-      return work();
-    });
   }
 }

@@ -1,7 +1,7 @@
 // Model: the low-level handle for custom loops and golden tests — forward with
 // an optional loss and backward, gradients by PEFT key, adapters, merging.
 import type { TokenBatch } from './classifier.js';
-import { DisposedError, expected } from './errors.js';
+import { expected } from './errors.js';
 import type { LoraOptions, ResolvedLora } from './lora/options.js';
 import { type SaveContext, writeAdapter, writeMerged } from './lora/save.js';
 import type { FourBitConfig } from './hf-config.js';
@@ -12,7 +12,7 @@ import type { ModelQuantizationOptions } from './quantizer.js';
 import type { NativeForwardOptions, NativeModelHandle, NativeModelInfo } from './native/types.js';
 import { type Task, taskFromConfig } from './task.js';
 import { nonEmptyString, optionsObject } from './validate.js';
-import { SerialQueue } from './native/serial-queue.js';
+import { NativeHolder } from './native/native-holder.js';
 
 export interface ModelOptions {
   device?: 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
@@ -43,13 +43,11 @@ export interface ForwardOptions {
   lossKind?: 'ce' | 'bce' | 'mse';
 }
 
-export class Model implements Disposable {
+export class Model extends NativeHolder<NativeModelHandle> {
   readonly labels: readonly string[];
   readonly task: Task;
   readonly info: NativeModelInfo;
   readonly lora: ResolvedLora | undefined;
-  private handle: NativeModelHandle | undefined;
-  private readonly queue = new SerialQueue();
 
   private constructor(
     private readonly checkpointDir: string,
@@ -59,7 +57,7 @@ export class Model implements Disposable {
     /** The hub repo id the checkpoint came from (base_model_name_or_path of saved adapters). */
     private readonly repoId?: string,
   ) {
-    this.handle = handle;
+    super(handle, 'Model');
     this.lora = lora;
     this.info = handle.info();
     this.labels = Object.freeze([...this.info.labels]);
@@ -126,23 +124,5 @@ export class Model implements Disposable {
     if (this.quantization) ctx.quantization = this.quantization;
     if (this.repoId) ctx.baseModelName = this.repoId;
     return ctx;
-  }
-
-  dispose(): void {
-    this.handle?.dispose();
-    this.handle = undefined;
-  }
-
-  [Symbol.dispose](): void {
-    this.dispose();
-  }
-
-  private live(): NativeModelHandle {
-    if (!this.handle) throw new DisposedError('Model');
-    return this.handle;
-  }
-
-  private enqueue<T>(work: (handle: NativeModelHandle) => Promise<T>): Promise<T> {
-    return this.queue.run(() => work(this.live()));
   }
 }

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 
 import type { ClassifierOptions, PredictOptions, TokenBatch } from './classifier.js';
-import { ArgumentError, DisposedError, FormatError, type LoraNodeError, expected, fromNativeError } from './errors.js';
+import { ArgumentError, FormatError, type LoraNodeError, expected, fromNativeError } from './errors.js';
 import { resolveAdapterSource, resolveModelSource } from './hub/fetch-model.js';
 import type { HubOptions } from './hub/settings.js';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readAdapterConfig } from './lora/adapter-config.js';
@@ -19,7 +19,7 @@ import type { NativeModelInfo, NativeMultiModelHandle } from './native/types.js'
 import { type Prediction, type Task, predictionFromLogits, taskFromConfig } from './task.js';
 import { TextTokenizer } from './tokenizer.js';
 import { isPlainObject, nonEmptyString, optionsObject, positiveInteger, textList } from './validate.js';
-import { SerialQueue } from './native/serial-queue.js';
+import { NativeHolder } from './native/native-holder.js';
 
 export interface MultiAdapterClassifierOptions extends Omit<ClassifierOptions, 'adapter'> {
   /** PEFT LoRA adapter folders by name, all trained on this base. May be empty (add them later). */
@@ -39,13 +39,12 @@ export interface AdapterInfo {
   thresholds: readonly number[] | undefined;
 }
 
-export class MultiAdapterClassifier implements Disposable {
+export class MultiAdapterClassifier extends NativeHolder<NativeMultiModelHandle> {
   readonly device: string;
   readonly precision: NativeModelInfo['precision'];
   readonly precisionReason: string;
   readonly maxLength: number;
 
-  private handle: NativeMultiModelHandle | undefined;
   private readonly tokenizer: TextTokenizer | LoraNodeError;
   private readonly baseDir: string;
   private readonly baseInfo: NativeModelInfo;
@@ -55,7 +54,6 @@ export class MultiAdapterClassifier implements Disposable {
   // Names being added: a second addAdapter with the same name fails at once.
   private readonly pending = new Set<string>();
   // Forwards run one after another (as Classifier's), so they do not oversubscribe the cores.
-  private readonly queue = new SerialQueue();
 
   private constructor(
     handle: NativeMultiModelHandle,
@@ -65,7 +63,7 @@ export class MultiAdapterClassifier implements Disposable {
     tokenizer: TextTokenizer | LoraNodeError,
     maxLength: number,
   ) {
-    this.handle = handle;
+    super(handle, 'MultiAdapterClassifier');
     this.baseDir = baseDir;
     this.baseInfo = baseInfo;
     this.linearNames = linearNames;
@@ -214,9 +212,7 @@ export class MultiAdapterClassifier implements Disposable {
       for (let start = 0; start < order.length; start += batchSize) {
         const indices = order.slice(start, start + batchSize);
         const batch = tokenizer.encodeBatch(indices.map((i) => list[i]!), { maxLength: this.maxLength });
-        const logits = await this.enqueue(() =>
-          handle.forward(batch.inputIds, batch.attentionMask, batch.batchSize, batch.seqLen, snapshot.id),
-        );
+        const logits = await this.enqueue((h) => h.forward(batch.inputIds, batch.attentionMask, batch.batchSize, batch.seqLen, snapshot.id));
         indices.forEach((textIndex, row) => {
           results[textIndex] = Object.fromEntries(
             adapters.map((a, n) => {
@@ -246,7 +242,7 @@ export class MultiAdapterClassifier implements Disposable {
     try {
       if (snapshot.adapters.length === 0) return {};
       // Token ids and seqLen are range-checked natively.
-      const logits = await this.enqueue(() => handle.forward(b.inputIds!, b.attentionMask!, batchSize, seqLen, snapshot.id));
+      const logits = await this.enqueue((h) => h.forward(b.inputIds!, b.attentionMask!, batchSize, seqLen, snapshot.id));
       return Object.fromEntries(snapshot.adapters.map((a, n) => [a.name, logits[n]!]));
     } finally {
       handle.release(snapshot.id);
@@ -257,21 +253,6 @@ export class MultiAdapterClassifier implements Disposable {
   encode(texts: string[]): TokenBatch {
     this.live();
     return this.requireTokenizer().encodeBatch(textList(texts, 'texts'), { maxLength: this.maxLength });
-  }
-
-  /** Frees native memory (the base once no prediction runs). Idempotent; any later call throws ERR_DISPOSED. */
-  dispose(): void {
-    this.handle?.dispose();
-    this.handle = undefined;
-  }
-
-  [Symbol.dispose](): void {
-    this.dispose();
-  }
-
-  private live(): NativeMultiModelHandle {
-    if (!this.handle) throw new DisposedError('MultiAdapterClassifier');
-    return this.handle;
   }
 
   private requireTokenizer(): TextTokenizer {
@@ -291,13 +272,6 @@ export class MultiAdapterClassifier implements Disposable {
         code: 'LORA_NODE_ADAPTER_BASE',
         detail: 'Its tensor shapes match this base; check that it is the same model.',
       });
-  }
-
-  private enqueue<T>(work: () => Promise<T>): Promise<T> {
-    return this.queue.run(() => {
-      this.live();
-      return work();
-    });
   }
 }
 

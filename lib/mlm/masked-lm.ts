@@ -2,14 +2,14 @@
 // whose MLM head is then initialised fresh) for fill-mask scoring, custom loops
 // and golden tests: forward with labels (-100 = no loss), backward, gradients.
 import type { TokenBatch } from '../classifier.js';
-import { DisposedError, expected } from '../errors.js';
+import { expected } from '../errors.js';
 import type { LoraOptions, ResolvedLora } from '../lora/options.js';
 import { loadAddon } from '../native/loader.js';
 import { openModel } from '../native/open-model.js';
 import type { NativeMaskedLmResult, NativeModelHandle, NativeModelInfo } from '../native/types.js';
 import { optionsObject } from '../validate.js';
 import { writeMaskedLm } from './save.js';
-import { SerialQueue } from '../native/serial-queue.js';
+import { NativeHolder } from '../native/native-holder.js';
 
 export interface MaskedLanguageModelOptions {
   device?: 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
@@ -31,14 +31,12 @@ export interface MaskedLmForwardOptions {
   allLogits?: boolean;
 }
 
-export class MaskedLanguageModel implements Disposable {
+export class MaskedLanguageModel extends NativeHolder<NativeModelHandle> {
   readonly info: NativeModelInfo;
   readonly lora: ResolvedLora | undefined;
-  private handle: NativeModelHandle | undefined;
-  private readonly queue = new SerialQueue();
 
   private constructor(private readonly checkpointDir: string, handle: NativeModelHandle, lora: ResolvedLora | undefined) {
-    this.handle = handle;
+    super(handle, 'MaskedLanguageModel');
     this.lora = lora;
     this.info = handle.info();
   }
@@ -89,23 +87,5 @@ export class MaskedLanguageModel implements Disposable {
   /** Writes a DistilBertForMaskedLM checkpoint folder (LoRA merged in). */
   async save(dir: string): Promise<void> {
     await this.enqueue((h) => writeMaskedLm(h, this.checkpointDir, dir));
-  }
-
-  dispose(): void {
-    this.handle?.dispose();
-    this.handle = undefined;
-  }
-
-  [Symbol.dispose](): void {
-    this.dispose();
-  }
-
-  private live(): NativeModelHandle {
-    if (!this.handle) throw new DisposedError('MaskedLanguageModel');
-    return this.handle;
-  }
-
-  private enqueue<T>(work: (handle: NativeModelHandle) => Promise<T>): Promise<T> {
-    return this.queue.run(() => work(this.live()));
   }
 }

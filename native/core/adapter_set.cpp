@@ -12,23 +12,6 @@
 namespace lora {
 namespace {
 
-const std::string kPeftPrefix = "base_model.model.";
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-// A PEFT key as a model parameter name, as DistilBertClassifier::load_adapter_weights reads it:
-// without "base_model.model.", ".default" and "modules_to_save.".
-std::string parameter_name(const std::string& key) {
-  std::string name = key.rfind(kPeftPrefix, 0) == 0 ? key.substr(kPeftPrefix.size()) : key;
-  for (const std::string& noise : {std::string(".default"), std::string("modules_to_save.")}) {
-    const auto at = name.find(noise);
-    if (at != std::string::npos) name.erase(at, noise.size());
-  }
-  return name;
-}
-
 at::Tensor checked(const SafetensorsFile& file, const std::string& key, std::vector<int64_t> shape, const std::string& what,
                    bool base_hint = true) {
   at::Tensor t = file.tensor(key);
@@ -85,7 +68,7 @@ std::shared_ptr<const LoadedAdapter> MultiAdapterModel::read_adapter(const Adapt
   std::pair<std::string, std::string> classifier_keys;  // weight, bias
   for (const auto& entry : file->entries()) {
     const std::string& key = entry.name;
-    const std::string name = parameter_name(key);
+    const std::string name = peft_parameter_name(key);
     bool is_lora = false;
     for (const char* part : {".lora_A.weight", ".lora_B.weight"}) {
       if (!ends_with(name, part)) continue;

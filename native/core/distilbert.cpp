@@ -24,7 +24,6 @@ namespace lora {
 namespace {
 
 constexpr double kLayerNormEps = 1e-12;  // DistilBERT's LayerNorm eps
-const std::string kPeftPrefix = "base_model.model.";
 
 // A Linear4bit weight as bitsandbytes/transformers save it (see state_dict()).
 // The packed codes stay on the CPU, where the dequantizer runs.
@@ -82,9 +81,7 @@ Linear load_linear(const CheckpointTensors& t, const std::string& prefix, int64_
 // bitsandbytes' llm_int8_skip_modules with PEFT's name rule: the module name itself or a suffix at a dot.
 bool skipped_by(const std::vector<std::string>& skip, const std::string& module) {
   for (const auto& s : skip)
-    if (module == s || (module.size() > s.size() && module.compare(module.size() - s.size(), s.size(), s) == 0 &&
-                        module[module.size() - s.size() - 1] == '.'))
-      return true;
+    if (module == s || ends_with(module, "." + s)) return true;
   return false;
 }
 
@@ -122,10 +119,6 @@ LayerNorm load_layer_norm(const CheckpointTensors& t, const std::string& prefix,
   return {t.float_tensor(prefix + ".weight", {dim}).to(device), t.float_tensor(prefix + ".bias", {dim}).to(device)};
 }
 
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 void copy_checked(at::Tensor& dst, const at::Tensor& src, const std::string& file, const std::string& key) {
   if (!dst.sizes().equals(src.sizes()))
     fail(code::kShape, file + ": \"" + key + "\" has shape " + shape_text(src.sizes()) + " but the model expects " +
@@ -480,12 +473,7 @@ void DistilBertClassifier::load_adapter_weights(const std::string& path) {
   std::map<std::string, int> seen_lora;
   for (const auto& entry : file->entries()) {
     const std::string& key = entry.name;
-    // PEFT keys carry the prefix; full fine-tuning checkpoints use plain transformers names.
-    std::string name = key.rfind(kPeftPrefix, 0) == 0 ? key.substr(kPeftPrefix.size()) : key;
-    for (const std::string& noise : {std::string(".default"), std::string("modules_to_save.")}) {
-      const auto at = name.find(noise);
-      if (at != std::string::npos) name.erase(at, noise.size());
-    }
+    std::string name = peft_parameter_name(key);
     for (const char* part : {".lora_A.weight", ".lora_B.weight"}) {
       if (!ends_with(name, part)) continue;
       const std::string module = name.substr(0, name.size() - std::string(part).size());

@@ -13,6 +13,25 @@
 
 namespace lora {
 
+// PEFT's key names: "base_model.model." + the model's parameter name, with
+// ".default" before ".weight" and "modules_to_save.default." for saved modules.
+inline const std::string kPeftPrefix = "base_model.model.";
+
+inline bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// A PEFT adapter key as the model's parameter name: without the prefix, ".default"
+// and "modules_to_save." (full fine-tuning checkpoints already use plain names).
+inline std::string peft_parameter_name(const std::string& key) {
+  std::string name = key.rfind(kPeftPrefix, 0) == 0 ? key.substr(kPeftPrefix.size()) : key;
+  for (const std::string& noise : {std::string(".default"), std::string("modules_to_save.")}) {
+    const auto at = name.find(noise);
+    if (at != std::string::npos) name.erase(at, noise.size());
+  }
+  return name;
+}
+
 // One targeted module, resolved in TypeScript from the user's LoraOptions
 // (target_modules, layers_to_transform, rank_pattern, alpha_pattern).
 struct LoraModuleSpec {

@@ -82,6 +82,15 @@ at::Tensor CheckpointTensors::raw_tensor(const std::string& name) const {
   return it->second->tensor(name);
 }
 
+void copy_checked(at::Tensor& dst, const at::Tensor& src, const std::string& file, const std::string& key,
+                  const std::string& owner) {
+  if (!dst.sizes().equals(src.sizes()))
+    fail(code::kShape, file + ": \"" + key + "\" has shape " + shape_text(src.sizes()) + " but " + owner + " expects " +
+                           shape_text(dst.sizes()));
+  at::NoGradGuard no_grad;
+  dst.copy_(src.to(at::kFloat));
+}
+
 std::vector<std::string> CheckpointTensors::names() const {
   std::vector<std::string> out;
   for (const auto& [name, file] : owner_) out.push_back(name);

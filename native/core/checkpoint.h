@@ -33,4 +33,10 @@ class CheckpointTensors {
   std::map<std::string, std::shared_ptr<SafetensorsFile>> owner_;  // tensor name -> file holding it
 };
 
+// Copies a tensor read from `file` (under `key`) into `dst`, converted to fp32, without
+// recording autograd; a shape that differs from dst's is ERR_SHAPE naming `owner`
+// ("the model", "the risk head").
+void copy_checked(at::Tensor& dst, const at::Tensor& src, const std::string& file, const std::string& key,
+                  const std::string& owner = "the model");
+
 }  // namespace lora

@@ -119,14 +119,6 @@ LayerNorm load_layer_norm(const CheckpointTensors& t, const std::string& prefix,
   return {t.float_tensor(prefix + ".weight", {dim}).to(device), t.float_tensor(prefix + ".bias", {dim}).to(device)};
 }
 
-void copy_checked(at::Tensor& dst, const at::Tensor& src, const std::string& file, const std::string& key) {
-  if (!dst.sizes().equals(src.sizes()))
-    fail(code::kShape, file + ": \"" + key + "\" has shape " + shape_text(src.sizes()) + " but the model expects " +
-                           shape_text(dst.sizes()));
-  at::NoGradGuard no_grad;
-  dst.copy_(src.to(at::kFloat));
-}
-
 }  // namespace
 
 void check_token_inputs(const DistilBertConfig& c, const at::Tensor& ids, const at::Tensor& mask) {

@@ -9,6 +9,7 @@
 #include "core/errors.h"
 #include "core/lora.h"
 #include "core/ordinal.h"
+#include "core/checkpoint.h"
 #include "core/safetensors.h"
 #include "core/text_format.h"
 
@@ -16,14 +17,6 @@ namespace lora {
 namespace {
 
 const std::string kPrefix = "lora_node.";
-
-void copy_into(at::Tensor& dst, const at::Tensor& src, const std::string& path, const std::string& key) {
-  if (!dst.sizes().equals(src.sizes()))
-    fail(code::kShape, path + ": \"" + key + "\" has shape " + shape_text(src.sizes()) + " but the risk head expects " +
-                           shape_text(dst.sizes()));
-  at::NoGradGuard no_grad;
-  dst.copy_(src.to(at::kFloat));
-}
 
 }  // namespace
 
@@ -149,7 +142,7 @@ void RiskHead::load(const std::string& path) {
     auto it = own.find(entry.name);
     if (it == own.end())
       fail(code::kConfig, path + ": \"" + entry.name + "\" names no parameter of this risk head (see lora-node.json)");
-    copy_into(*it->second, file->tensor(entry.name), path, entry.name);
+    copy_checked(*it->second, file->tensor(entry.name), path, entry.name, "the risk head");
     own.erase(it);
   }
   if (!own.empty()) fail(code::kMissingTensor, path + ": the risk head has no \"" + own.begin()->first + "\"");

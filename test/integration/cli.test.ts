@@ -1,7 +1,7 @@
 // The command line as a user runs it: `lora-node predict` and `lora-node doctor`
 // (runs dist/, which `npm test` compiles first).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -13,6 +13,16 @@ const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
 const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
 
 describe('lora-node CLI (dist/, built by npm test)', () => {
+  it("package.json's bin is executable and runs the CLI, as `npx lora-node` does", () => {
+    const root = join(import.meta.dirname, '..', '..');
+    const bin = join(root, JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).bin['lora-node']);
+    expect(statSync(bin).mode & 0o111).not.toBe(0);
+    const result = spawnSync(bin, ['--help'], { encoding: 'utf8', timeout: 60_000 });
+    expect(result.error).toBeUndefined();
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/^Usage: lora-node <command>/);
+  });
+
   it('predict --json prints one prediction per text, equal to the library', async () => {
     const g = golden('tiny');
     const texts: string[] = g.json.batches.padded.texts;

@@ -9,7 +9,7 @@ import { type Report, classificationReport, multiLabelReport, ordinalScores, reg
 import type { Prediction } from '../task.js';
 import { DATA_OPTIONS, RUNTIME_OPTIONS, integerFlag, requireFlag, runtimeOptions } from './args.js';
 import { prefetchSources } from './download.js';
-import { readExamples } from './data.js';
+import { readExamples, withModelFeatures } from './data.js';
 import { formatReport } from './report.js';
 
 const OPTIONS = { ...RUNTIME_OPTIONS, ...DATA_OPTIONS, model: { type: 'string' }, adapter: { type: 'string' } } as const;
@@ -62,11 +62,4 @@ export function evaluationReport(classifier: Classifier, examples: Example[], pr
   const predicted = Int32Array.from(predictions, (p) => labels.indexOf(p.label));
   const report = classificationReport(truth as Int32Array, predicted, labels, probs);
   return task === 'ordinal' ? { ...report, ordinal: ordinalScores(truth as Int32Array, predicted, K) } : report;
-}
-
-/** A model trained with features reads the same columns unless --features says otherwise. */
-function withModelFeatures<T extends { features?: string | undefined; categorical?: string | undefined }>(flags: T, classifier: Classifier): T {
-  if (!classifier.features || flags.features !== undefined) return flags;
-  const { numeric, categorical } = classifier.features;
-  return { ...flags, features: [...numeric, ...categorical].map((f) => f.name).join(','), categorical: categorical.map((f) => f.name).join(',') || undefined };
 }

@@ -54,6 +54,8 @@ Commands:
       --adapter DIR      a PEFT LoRA adapter folder to apply
       --adapter NAME=DIR repeatable: several adapters on one base, run together
       --file PATH        read texts from a file, one per line ("-" for stdin)
+      --data FILE        or the rows of a .csv/.tsv/.jsonl file: --text-column C (default text); a model
+                         trained with features reads the same feature columns (--features, --categorical)
 
   Options of demo, train, eval and predict:
       --device D         auto | cpu | cuda | cuda:N           (default auto)

@@ -1,13 +1,18 @@
-// `lora-node predict`: classify texts from arguments, a file or stdin.
+// `lora-node predict`: classify texts from arguments, a file or stdin, or the rows of a
+// CSV/JSONL file (--data) with the feature columns a model trained on features needs.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 import { Classifier, type ClassifierOptions } from '../classifier.js';
+import type { Input } from '../data/examples.js';
 import { ArgumentError } from '../errors.js';
-import { RUNTIME_OPTIONS, integerFlag, requireFlag, runtimeOptions } from './args.js';
+import type { Features } from '../features/schema.js';
+import { DATA_OPTIONS, RUNTIME_OPTIONS, integerFlag, requireFlag, runtimeOptions } from './args.js';
+import { readInputs, withModelFeatures } from './data.js';
 import { prefetchSources } from './download.js';
 
-const OPTIONS = { ...RUNTIME_OPTIONS, model: { type: 'string' }, adapter: { type: 'string', multiple: true }, file: { type: 'string' } } as const;
+const { 'label-column': _labels, ...INPUT_OPTIONS } = DATA_OPTIONS;
+const OPTIONS = { ...RUNTIME_OPTIONS, ...INPUT_OPTIONS, model: { type: 'string' }, adapter: { type: 'string', multiple: true }, file: { type: 'string' } } as const;
 
 function readTexts(file: string | undefined, positionals: string[]): string[] {
   if (file === undefined) return positionals;
@@ -18,27 +23,41 @@ function readTexts(file: string | undefined, positionals: string[]): string[] {
 export async function runPredict(args: string[]): Promise<number> {
   const { values: flags, positionals } = parseArgs({ args, options: OPTIONS, allowPositionals: true });
   const model = requireFlag(flags.model, 'model', 'DIR (a Hugging Face checkpoint folder or hub repo id)');
-  const texts = readTexts(flags.file, positionals);
-  if (texts.length === 0) throw new ArgumentError('Expected texts to classify (arguments or --file) but received none');
+  if (flags.data !== undefined && (flags.file !== undefined || positionals.length > 0))
+    throw new ArgumentError(`Expected texts from one source, --data FILE or arguments / --file, but received both`);
+  if (flags.data === undefined) {
+    const columnFlag = (['text-column', 'features', 'categorical'] as const).find((f) => flags[f] !== undefined);
+    if (columnFlag) throw new ArgumentError(`Expected --${columnFlag} only with --data FILE but received it without`);
+  }
+  let texts = readTexts(flags.file, positionals);
+  if (flags.data === undefined && texts.length === 0) throw new ArgumentError('Expected texts to classify (arguments, --file or --data) but received none');
   const options = runtimeOptions(flags);
   const batchSize = integerFlag(flags['batch-size'], 'batch-size');
   await prefetchSources(flags);
   const adapters = namedAdapters(flags.adapter ?? []);
-  if (adapters) return predictMulti(model, adapters, options, texts, batchSize, flags.json === true);
+  if (adapters) {
+    if (flags.data !== undefined) texts = (await readInputs(flags.data, flags)).map((row) => row.text);
+    return predictMulti(model, adapters, options, texts, batchSize, flags.json === true);
+  }
   if (flags.adapter?.length) options.adapter = flags.adapter[0];
 
   const started = performance.now();
   using classifier = await Classifier.load(model, options);
-  if (classifier.features) {
+  let features: Features[] | undefined;
+  if (flags.data !== undefined) {
+    const rows: Input[] = await readInputs(flags.data, withModelFeatures(flags, classifier));
+    texts = rows.map((row) => row.text);
+    if (classifier.features) features = rows.map((row) => row.features ?? {});
+  } else if (classifier.features) {
     const names = [...classifier.features.numeric, ...classifier.features.categorical].map((f) => f.name).join(', ');
-    throw new ArgumentError(`Expected a model trained on text alone for predict but this one also takes features (${names}): use \`lora-node eval --data FILE\` or Classifier.predict(texts, { features })`);
+    throw new ArgumentError(`Expected --data FILE (rows with the feature columns ${names}) for a model trained with features but received texts alone`);
   }
   const loaded = performance.now();
-  const predictions = await classifier.predict(texts, batchSize ? { batchSize } : {});
+  const predictions = await classifier.predict(texts, { ...(batchSize ? { batchSize } : {}), ...(features ? { features } : {}) });
   const done = performance.now();
 
   if (flags.json) {
-    predictions.forEach((p, i) => console.log(JSON.stringify({ text: texts[i], ...p })));
+    predictions.forEach((p, i) => console.log(JSON.stringify({ text: texts[i], ...(features ? { features: features[i] } : {}), ...p })));
     return 0;
   }
   const adapter = options.adapter ? ` + adapter ${options.adapter}` : '';

@@ -57,26 +57,58 @@ function dataError(message: string, cause?: unknown): FormatError {
 export async function loadExamples(file: string, options?: LoadExamplesOptions): Promise<Example[]> {
   nonEmptyString(file, 'path');
   const opts = optionsObject(options, 'options');
-  const textColumn = opts['textColumn'] === undefined ? 'text' : nonEmptyString(opts['textColumn'], 'options.textColumn');
   const labelColumn = opts['labelColumn'] === undefined ? 'label' : nonEmptyString(opts['labelColumn'], 'options.labelColumn');
   const separator = opts['labelSeparator'] === undefined ? '|' : nonEmptyString(opts['labelSeparator'], 'options.labelSeparator');
   const task = opts['task'] === undefined ? undefined : oneOf(opts['task'], TASKS, 'options.task');
-  const format = resolveFormat(file, oneOf(opts['format'], ['csv', 'jsonl', 'auto'] as const, 'options.format', 'auto'));
-  const delimiter = opts['delimiter'] === undefined ? defaultDelimiter(file) : nonEmptyString(opts['delimiter'], 'options.delimiter');
-  const features = featureColumnsOption(opts['featureColumns'], opts['categoricalColumns']);
-
-  const content = await readText(file);
-  const columns: Columns = { text: textColumn, label: labelColumn, features: features?.names ?? [] };
-  const rows = format === 'csv' ? readCsvRows(content, file, delimiter, columns) : readJsonlRows(content, file, columns);
+  const { rows, csv, textColumn, features } = await readRows(file, opts, labelColumn);
   if (rows.length === 0) return [];
-  const reader: LabelReader = { csv: format === 'csv', separator, column: labelColumn };
+  const reader: LabelReader = { csv, separator, column: labelColumn };
   const rowTask = task ?? inferRowTask(rows, reader);
   return rows.map((row) => {
     const at = `${file}, ${row.where}`;
     const example: Example = { text: checkText(row.text, textColumn, at), label: readLabel(row.label, rowTask, reader, at) };
-    if (features) example.features = readFeatureCells(row.features, features, reader.csv, at);
+    if (features) example.features = readFeatureCells(row.features, features, csv, at);
     return example;
   });
+}
+
+/** Text to classify, with the features a model trained on them needs. */
+export interface Input {
+  text: string;
+  features?: Features;
+}
+
+export type LoadInputsOptions = Omit<LoadExamplesOptions, 'labelColumn' | 'labelSeparator' | 'task'>;
+
+/**
+ * Reads unlabelled rows (text and feature columns; any other column is ignored) from the same
+ * CSV/TSV and JSONL files as loadExamples, with the same rules and errors. Returns [] for a file
+ * with no rows.
+ */
+export async function loadInputs(file: string, options?: LoadInputsOptions): Promise<Input[]> {
+  nonEmptyString(file, 'path');
+  const opts = optionsObject(options, 'options');
+  for (const name of ['labelColumn', 'labelSeparator', 'task'])
+    if (opts[name] !== undefined) throw new ArgumentError(`Expected no options.${name} (loadInputs reads unlabelled rows; use loadExamples for labels) but received ${describeReceived(opts[name])}`);
+  const { rows, csv, textColumn, features } = await readRows(file, opts, undefined);
+  return rows.map((row) => {
+    const at = `${file}, ${row.where}`;
+    const input: Input = { text: checkText(row.text, textColumn, at) };
+    if (features) input.features = readFeatureCells(row.features, features, csv, at);
+    return input;
+  });
+}
+
+/** The options both readers share, checked, and the file's rows; labelColumn undefined: no labels. */
+async function readRows(file: string, opts: Record<string, unknown>, labelColumn: string | undefined) {
+  const textColumn = opts['textColumn'] === undefined ? 'text' : nonEmptyString(opts['textColumn'], 'options.textColumn');
+  const format = resolveFormat(file, oneOf(opts['format'], ['csv', 'jsonl', 'auto'] as const, 'options.format', 'auto'));
+  const delimiter = opts['delimiter'] === undefined ? defaultDelimiter(file) : nonEmptyString(opts['delimiter'], 'options.delimiter');
+  const features = featureColumnsOption(opts['featureColumns'], opts['categoricalColumns']);
+  const content = await readText(file);
+  const columns: Columns = { text: textColumn, label: labelColumn, features: features?.names ?? [] };
+  const rows = format === 'csv' ? readCsvRows(content, file, delimiter, columns) : readJsonlRows(content, file, columns);
+  return { rows, csv: format === 'csv', textColumn, features };
 }
 
 /**
@@ -154,7 +186,8 @@ interface RawRow {
 }
 interface Columns {
   text: string;
-  label: string;
+  /** undefined: the rows carry no label (loadInputs). */
+  label: string | undefined;
   features: string[];
 }
 
@@ -195,7 +228,7 @@ function readCsvRows(content: string, file: string, delimiter: string, columns: 
   const [header, ...body] = records;
   if (header === undefined) return [];
   const textIndex = columnIndex(header.record, columns.text, 'textColumn', file);
-  const labelIndex = columnIndex(header.record, columns.label, 'labelColumn', file);
+  const labelIndex = columns.label === undefined ? -1 : columnIndex(header.record, columns.label, 'labelColumn', file);
   const featureIndex = columns.features.map((name) => columnIndex(header.record, name, 'featureColumns', file));
   // info.lines is the line a record ends on; where it starts follows from the previous end
   // and the blank lines skipped since, so a quoted multi-line field reports its first line.
@@ -205,7 +238,7 @@ function readCsvRows(content: string, file: string, delimiter: string, columns: 
     previous = info;
     const lines = first === info.lines ? `line ${first}` : `lines ${first}-${info.lines}`;
     const features = Object.fromEntries(columns.features.map((name, f) => [name, record[featureIndex[f]!]]));
-    return { where: `record ${r + 1} (${lines})`, text: record[textIndex], label: record[labelIndex], features };
+    return { where: `record ${r + 1} (${lines})`, text: record[textIndex], label: labelIndex < 0 ? undefined : record[labelIndex], features };
   });
 }
 
@@ -233,13 +266,17 @@ function readJsonlRows(content: string, file: string, columns: Columns): RawRow[
       throw dataError(`${at}: invalid JSON: ${(error as Error).message}${hint}`, error);
     }
     if (!isPlainObject(value)) throw dataError(`${at}: Expected a JSON object for the row but received ${describeReceived(value)}`);
-    const wanted = [[columns.text, 'textColumn'], [columns.label, 'labelColumn'], ...columns.features.map((f) => [f, 'featureColumns'] as const)] as const;
+    const wanted = [
+      [columns.text, 'textColumn'],
+      ...(columns.label === undefined ? [] : [[columns.label, 'labelColumn'] as const]),
+      ...columns.features.map((f) => [f, 'featureColumns'] as const),
+    ] as const;
     for (const [name, option] of wanted) {
       if (!Object.hasOwn(value, name))
         throw dataError(`${at}: no ${JSON.stringify(name)} field (fields found: ${Object.keys(value).map((k) => JSON.stringify(k)).join(', ')}); set options.${option}`);
     }
     const features = Object.fromEntries(columns.features.map((name) => [name, value[name]]));
-    rows.push({ where: `line ${i + 1}`, text: value[columns.text], label: value[columns.label], features });
+    rows.push({ where: `line ${i + 1}`, text: value[columns.text], label: columns.label === undefined ? undefined : value[columns.label], features });
   });
   return rows;
 }

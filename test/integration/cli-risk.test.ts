@@ -39,10 +39,41 @@ describe('lora-node train with features', () => {
     const evaluated = run('eval', '--model', MODEL, '--adapter', out, '--data', held, ...RUNTIME);
     expect(evaluated.stderr).toBe('');
     expect(JSON.parse(evaluated.stdout).report.accuracy).toBeCloseTo(final.accuracy, 10);
-    const predicted = run('predict', '--model', MODEL, '--adapter', out, ...RUNTIME, 'the movie was bad');
-    expect(predicted.status).toBe(1);
-    expect(predicted.stderr).toMatch(/also takes features \(amount, channel\).*\[ERR_INVALID_ARGUMENT\]/);
+    const textsOnly = run('predict', '--model', MODEL, '--adapter', out, ...RUNTIME, 'the movie was bad');
+    expect(textsOnly.status).toBe(1);
+    expect(textsOnly.stderr).toMatch(/Expected --data FILE \(rows with the feature columns amount, channel\) .*\[ERR_INVALID_ARGUMENT\]/);
+
+    // predict --data reads the model's feature columns and ignores the label column:
+    // its labels agree with the examples exactly as often as eval's accuracy says.
+    const predicted = run('predict', '--model', MODEL, '--adapter', out, '--data', held, ...RUNTIME);
+    expect(predicted.stderr).toBe('');
+    const lines = predicted.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const examples = fusedExamples(120, 2);
+    expect(lines).toHaveLength(examples.length);
+    expect(lines[0].features).toEqual(examples[0]!.features);
+    const agree = lines.filter((l, i) => l.label === examples[i]!.label).length / examples.length;
+    expect(agree).toBeCloseTo(final.accuracy, 10);
+
+    // The same rows as unlabelled JSONL give the same predictions.
+    const unlabelled = join(dir, 'fused.unlabelled.jsonl');
+    writeFileSync(unlabelled, examples.map((e) => JSON.stringify({ message: e.text, ...e.features })).join('\n') + '\n');
+    const fromJsonl = run('predict', '--model', MODEL, '--adapter', out, '--data', unlabelled, '--text-column', 'message', ...RUNTIME);
+    expect(fromJsonl.stderr).toBe('');
+    expect(fromJsonl.stdout).toBe(predicted.stdout);
   }, 120_000);
+
+  it('predict --data: one source of texts, the model\'s feature columns present, column flags only with --data', () => {
+    const out = join(dir, 'fused-adapter');
+    const bothSources = run('predict', '--model', MODEL, '--adapter', out, '--data', join(dir, 'fused.eval.csv'), 'a text');
+    expect(bothSources.stderr).toMatch(/Expected texts from one source, --data FILE or arguments \/ --file, but received both/);
+    const missing = join(dir, 'no-amount.csv');
+    writeFileSync(missing, 'text,channel\nthe movie was bad,web\n');
+    const noColumn = run('predict', '--model', MODEL, '--adapter', out, '--data', missing, ...RUNTIME);
+    expect(noColumn.status).toBe(1);
+    expect(noColumn.stderr).toMatch(/no-amount\.csv: the header row has no "amount" column .*set --features \[ERR_DATA\]/);
+    const stray = run('predict', '--model', MODEL, '--text-column', 'message', 'a text');
+    expect(stray.stderr).toMatch(/Expected --text-column only with --data FILE but received it without/);
+  });
 
   it('a bad feature cell or --categorical without --features exits 1 naming the flag', () => {
     const bad = join(dir, 'bad.csv');

@@ -1,7 +1,7 @@
 // The command line as a user runs it: `lora-node predict` and `lora-node doctor`
 // (runs dist/, which `npm test` compiles first).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -37,6 +37,18 @@ describe('lora-node CLI (dist/, built by npm test)', () => {
       expect(line.label).toBe(expected[i]!.label);
       expect(line.score).toBeCloseTo(expected[i]!.score, 6);
     });
+  });
+
+  it('predict --data reads the text column of a CSV: the same predictions as the texts given as arguments', () => {
+    const g = golden('tiny');
+    const texts: string[] = g.json.batches.padded.texts;
+    const csv = join(mkdtempSync(join(tmpdir(), 'lora-node-cli-predict-')), 'texts.csv');
+    writeFileSync(csv, ['id,text', ...texts.map((t, i) => `${i},"${t.replaceAll('"', '""')}"`)].join('\n') + '\n');
+    const fromArgs = run('predict', '--model', g.checkpoint, '--precision', 'fp32', '--device', 'cpu', '--json', ...texts);
+    const fromData = run('predict', '--model', g.checkpoint, '--precision', 'fp32', '--device', 'cpu', '--json', '--data', csv);
+    expect(fromData.stderr).toBe('');
+    expect(fromData.status).toBe(0);
+    expect(fromData.stdout).toBe(fromArgs.stdout);
   });
 
   it('predict prints a table with the device and precision', () => {

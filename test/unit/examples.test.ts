@@ -2,7 +2,7 @@ import { describe, it, expect, afterAll } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { encodeLabels, inferTask, labelSpace, loadExamples, type Example } from '../../lib/data/examples.js';
+import { encodeLabels, inferTask, labelSpace, loadExamples, loadInputs, type Example } from '../../lib/data/examples.js';
 import { caught } from '../helpers/errors.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'lora-node-examples-'));
@@ -216,6 +216,35 @@ describe('loadExamples: bad rows are errors naming the file and the row', () => 
     e = await rejection(loadExamples(path.join(dir, 'missing.csv')));
     expect(e.code).toBe('ERR_IO');
     expect(e.message).toContain(`Cannot read ${path.join(dir, 'missing.csv')}: ENOENT`);
+  });
+});
+
+describe('loadInputs: unlabelled rows', () => {
+  it('reads the text and feature columns of CSV and JSONL without a label column; other columns are ignored', async () => {
+    const csv = file('in.csv', 'id,message,amount,channel\n1,"Refund, please",12.5,web\n2,hello,,sms\n');
+    const jsonl = file('in.jsonl', '{"message":"Refund, please","amount":12.5,"channel":"web","id":1}\n\n{"message":"hello","amount":null,"channel":"sms"}\n');
+    const options = { textColumn: 'message', featureColumns: ['amount', 'channel'], categoricalColumns: ['channel'] };
+    const expected = [
+      { text: 'Refund, please', features: { amount: 12.5, channel: 'web' } },
+      { text: 'hello', features: { amount: null, channel: 'sms' } },
+    ];
+    expect(await loadInputs(csv, options)).toEqual(expected);
+    expect(await loadInputs(jsonl, options)).toEqual(expected);
+    expect(await loadInputs(file('plain.tsv', 'text\tlabel\nfirst\tx\nsecond\ty\n'))).toEqual([{ text: 'first' }, { text: 'second' }]);
+    expect(await loadInputs(file('empty.csv', 'text\n'))).toEqual([]);
+  });
+
+  it('bad rows and label options are errors as in loadExamples', async () => {
+    const noText = await rejection(loadInputs(file('no-text.csv', 'body\nhi\n')));
+    expect(noText.code).toBe('ERR_DATA');
+    expect(noText.message).toMatch(/the header row has no "text" column \(columns found: "body"\); set options\.textColumn/);
+    const empty = await rejection(loadInputs(file('blank.jsonl', '{"text":"  "}\n')));
+    expect(empty.message).toMatch(/blank\.jsonl, line 1: empty text in "text"/);
+    const badFeature = await rejection(loadInputs(file('bad.csv', 'text,amount\nhi,lots\n'), { featureColumns: ['amount'] }));
+    expect(badFeature.message).toMatch(/record 1 \(line 2\): Expected a number or an empty cell for numeric feature "amount" but received the string "lots"/);
+    const withLabel = await rejection(loadInputs(file('x.csv', 'text\nhi\n'), { labelColumn: 'label' } as never));
+    expect(withLabel.code).toBe('ERR_INVALID_ARGUMENT');
+    expect(withLabel.message).toMatch(/Expected no options\.labelColumn \(loadInputs reads unlabelled rows; use loadExamples for labels\) but received the string "label"/);
   });
 });
 

@@ -5,9 +5,10 @@
 //     refs/<revision>                   the commit hash a branch or tag pointed to
 //     snapshots/<commit>/<file>         relative symlink to ../../blobs/<etag>
 //     .no_exist/<commit>/<file>         empty: the file is known to be absent at that commit
+//   <cache>/.locks/models--<org>--<name>/<etag>.lock   flock held while a blob is written
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
-import { dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 
 export class RepoCache {
   readonly root: string;
@@ -22,6 +23,11 @@ export class RepoCache {
 
   incomplete(etag: string): string {
     return `${this.blob(etag)}.incomplete`;
+  }
+
+  /** huggingface_hub's lock file for writing this blob. */
+  lock(etag: string): string {
+    return join(dirname(this.root), '.locks', basename(this.root), `${etag}.lock`);
   }
 
   snapshotDir(commit: string): string {

@@ -3,10 +3,12 @@
 // LFS files (a sha256 etag), the sha256, and only then renames it into place.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 import { AbortError, HubError, LoraNodeError } from '../errors.js';
+import { withBlobLock } from './blob-lock.js';
 import { type RequestContext, getFollowing, secondsFromEnv, throwIfAborted } from './http.js';
 import type { FileMetadata } from './metadata.js';
 
@@ -24,6 +26,8 @@ export interface BlobTarget {
   incomplete: string;
   /** blobs/<etag> */
   blob: string;
+  /** <cache>/.locks/<repo>/<etag>.lock: held while writing (blob-lock.ts) */
+  lock: string;
 }
 
 /** Tries per file when the connection drops; each resumes where the last stopped. */
@@ -128,7 +132,10 @@ async function verify(meta: FileMetadata, target: BlobTarget): Promise<void> {
 // twice (the first caller's signal and progress callback govern it).
 const inFlight = new Map<string, Promise<void>>();
 
-/** Downloads `meta` into target.blob (verified). A leftover .incomplete is resumed. */
+/**
+ * Downloads `meta` into target.blob (verified). A leftover .incomplete is resumed. Another
+ * process writing the same blob is waited for (its lock), and its blob used.
+ */
 export async function downloadBlob(
   meta: FileMetadata,
   target: BlobTarget,
@@ -137,7 +144,9 @@ export async function downloadBlob(
 ): Promise<void> {
   const running = inFlight.get(target.blob);
   if (running) return running;
-  const download = downloadOnce(meta, target, ctx, onProgress).finally(() => inFlight.delete(target.blob));
+  const download = withBlobLock(target.lock, ctx.signal, async () => {
+    if (!existsSync(target.blob)) await downloadOnce(meta, target, ctx, onProgress);
+  }).finally(() => inFlight.delete(target.blob));
   inFlight.set(target.blob, download);
   return download;
 }

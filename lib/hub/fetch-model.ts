@@ -132,7 +132,7 @@ class ModelFetch {
     if (commit && meta.commit !== commit)
       throw new HubError('ERR_DOWNLOAD', `${file} of ${this.repoId}: asked for commit ${commit} but the hub answered for ${meta.commit}`);
     if (!existsSync(this.cache.blob(meta.etag))) {
-      const target = { file, incomplete: this.cache.incomplete(meta.etag), blob: this.cache.blob(meta.etag) };
+      const target = { file, incomplete: this.cache.incomplete(meta.etag), blob: this.cache.blob(meta.etag), lock: this.cache.lock(meta.etag) };
       await downloadBlob(meta, target, this.ctx, this.onProgress);
     }
     await this.cache.link(meta.commit, file, meta.etag);

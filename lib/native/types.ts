@@ -259,6 +259,9 @@ export interface NativeTrainerHandle {
 
 export interface NativeAddon {
   runtimeInfo(): NativeRuntimeInfo;
+  /** flock(LOCK_EX | LOCK_NB) on `path` (created if missing): a handle, -1 when held elsewhere, null without flock (Windows). */
+  tryLockFile(path: string): number | null;
+  unlockFile(handle: number): void;
   setThreads(threads: number): void;
   blasSelfCheck(): number;
   resolvePrecision(precision: string, device: string): { device: string; precision: string; reason: string };

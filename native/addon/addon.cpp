@@ -16,6 +16,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   lora::addon::register_risk_head(env, exports);
   lora::addon::register_train_ops(env, exports);
   lora::addon::register_mlm(env, exports);
+  lora::addon::register_file_lock(env, exports);
   return exports;
 }
 

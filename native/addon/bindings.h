@@ -15,5 +15,6 @@ void register_multi_model(Napi::Env env, Napi::Object exports);  // multi_adapte
 void register_risk_head(Napi::Env env, Napi::Object exports);    // risk_head_binding.cpp
 void register_train_ops(Napi::Env env, Napi::Object exports);    // train_ops_binding.cpp
 void register_mlm(Napi::Env env, Napi::Object exports);          // mlm_binding.cpp
+void register_file_lock(Napi::Env env, Napi::Object exports);    // file_lock_binding.cpp
 
 }  // namespace lora::addon

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { fetchModel } from '../../lib/index.js';
+import { addon } from '../helpers/addon.js';
 import { rejectsWith } from '../helpers/errors.js';
 import { FakeHub, type FakeRepo, gitBlobSha1, repoFromDir, sha256 } from '../helpers/fake-hub.js';
 import { FIXTURES } from '../helpers/golden.js';
@@ -189,6 +190,37 @@ describe('fetchModel: faults', () => {
     expect(a).toBe(b);
     expect(hub.requests.filter((r) => r.server === 'cdn')).toHaveLength(1);
     expect(readFileSync(join(a, 'model.safetensors')).equals(repo.files['model.safetensors']!)).toBe(true);
+  });
+
+  it("waits while another process holds huggingface_hub's lock on the blob, then uses the blob it wrote", async () => {
+    const sha = modelSha();
+    const lock = join(cacheDir, '.locks', REPO_DIR, `${sha}.lock`);
+    mkdirSync(join(cacheDir, '.locks', REPO_DIR), { recursive: true });
+    const handle = addon.tryLockFile(lock)!; // a second open file: flock treats it as another process
+    expect(handle).toBeGreaterThanOrEqual(0);
+    const fetching = fetchModel(ID, opts());
+    await new Promise((done) => setTimeout(done, 400));
+    expect(hub.count('cdn')).toBe(0); // waiting, not downloading
+    mkdirSync(join(cacheDir, REPO_DIR, 'blobs'), { recursive: true });
+    writeFileSync(join(cacheDir, REPO_DIR, 'blobs', sha), repo.files['model.safetensors']!); // what "the other process" wrote
+    addon.unlockFile(handle);
+    const dir = await fetching;
+    expect(hub.count('cdn')).toBe(0);
+    expect(readFileSync(join(dir, 'model.safetensors')).equals(repo.files['model.safetensors']!)).toBe(true);
+    expect(addon.tryLockFile(lock)).toBeGreaterThanOrEqual(0); // released after the download
+  });
+
+  it('an abort while waiting for the lock is ERR_ABORTED and leaves the lock to its holder', async () => {
+    const lock = join(cacheDir, '.locks', REPO_DIR, `${modelSha()}.lock`);
+    mkdirSync(join(cacheDir, '.locks', REPO_DIR), { recursive: true });
+    const handle = addon.tryLockFile(lock)!;
+    const controller = new AbortController();
+    const fetching = fetchModel(ID, opts({ signal: controller.signal }));
+    setTimeout(() => controller.abort(), 300);
+    await rejectsWith(fetching, 'ERR_ABORTED', /aborted/);
+    expect(hub.count('cdn')).toBe(0);
+    expect(addon.tryLockFile(lock)).toBe(-1); // still ours
+    addon.unlockFile(handle);
   });
 
   it('a checksum mismatch fails, and leaves nothing in snapshots or blobs', async () => {

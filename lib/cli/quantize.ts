@@ -3,6 +3,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
+import { ArgumentError } from '../errors.js';
 import { BLOCK_SIZES, type QuantType, Quantizer } from '../quantizer.js';
 import { choiceFlag, integerFlag, requireFlag } from './args.js';
 
@@ -30,7 +31,7 @@ export async function runQuantize(args: string[]): Promise<number> {
   };
   // The Quantizer names the option in its message; the flag name is what the user typed.
   if (!(BLOCK_SIZES as readonly number[]).includes(options.blockSize))
-    return usageError(`Expected one of ${BLOCK_SIZES.join(', ')} for --block-size but received "${flags['block-size']}"`);
+    throw new ArgumentError(`Expected one of ${BLOCK_SIZES.join(', ')} for --block-size but received "${flags['block-size']}"`);
 
   const started = performance.now();
   await Quantizer.quantizeModel(model, out, options);
@@ -46,9 +47,4 @@ export async function runQuantize(args: string[]): Promise<number> {
   console.log(`${out}: ${options.type}, blocks of ${options.blockSize}, double quant ${options.doubleQuant ? 'on' : 'off'}${skipped}`);
   console.log(`model.safetensors ${mib(summary.bytesBefore)} MiB -> ${mib(summary.bytesAfter)} MiB in ${seconds.toFixed(1)} s`);
   return 0;
-}
-
-function usageError(message: string): number {
-  console.error(`lora-node: ${message}`);
-  return 2;
 }

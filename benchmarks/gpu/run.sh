@@ -6,7 +6,9 @@
 #    it: CUDA vs CPU bit-exact packing, dequantized values within 1e-6, fused gemv,
 #    and dequantization GB/s against a device-to-device copy;
 # 2. builds the native core (lora_core) against this machine's PyTorch libtorch
-#    with the CUDA option on, proving the core compiles with a CUDA libtorch.
+#    with the CUDA option on, and runs benchmarks/gpu/core_check.cpp on the GPU: LoRA
+#    and QLoRA logits, loss and gradients against the golden fixtures, bf16/fp16,
+#    and a few training steps (the CUDA training path, without Node).
 # Writes the outputs to OUT_DIR (default benchmarks/.work/gpu) and exits non-zero on failure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -27,9 +29,12 @@ nvcc -std=c++17 -O2 -gencode "arch=compute_${ARCH},code=sm_${ARCH}" -I native \
 echo "== build the core against PyTorch's libtorch (CUDA)"
 TORCH_PREFIX="$("$PYTHON" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')"
 "$PYTHON" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cxx11 abi", torch.compiled_with_cxx11_abi())' | tee "$OUT/torch.txt"
-cmake -S . -B "$OUT/build" -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" -DLORA_NODE_CUDA=ON \
+cmake -S . -B "$OUT/build" -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" -DLORA_NODE_CUDA=ON -DLORA_NODE_BUILD_GPU_CHECK=ON \
   -DCMAKE_CUDA_ARCHITECTURES="$ARCH" -DCMAKE_BUILD_TYPE=Release > "$OUT/cmake-configure.txt" 2>&1 \
   || { tail -40 "$OUT/cmake-configure.txt"; exit 1; }
-cmake --build "$OUT/build" --target lora_core -j "$(nproc)" > "$OUT/cmake-build.txt" 2>&1 \
+cmake --build "$OUT/build" --target core_check -j "$(nproc)" > "$OUT/cmake-build.txt" 2>&1 \
   || { tail -60 "$OUT/cmake-build.txt"; exit 1; }
 echo "lora_core built against $TORCH_PREFIX" | tee -a "$OUT/torch.txt"
+
+echo "== the core on the GPU against the golden fixtures (LoRA, QLoRA with the CUDA dequant kernels, training)"
+"$OUT/build/core_check" . cuda | tee "$OUT/core_check.txt"

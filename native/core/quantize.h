@@ -16,6 +16,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,14 @@ struct Quantized4bit {
   at::Tensor nested_absmax;  // defined only with double quant
   float offset = 0.0f;
   int64_t nested_blocksize = kNestedBlocksize;
+  // packed, absmax and nested_absmax on a CUDA device, copied there on first use by
+  // quantized_linear.cpp. Valid because the codes never change once made (a merge
+  // builds a new Quantized4bit); copies of this struct may share it for that reason.
+  struct OnDevice {
+    at::Device device;
+    at::Tensor packed, absmax, nested_absmax;
+  };
+  mutable std::shared_ptr<const OnDevice> on_device;  // std::atomic_load / atomic_store
 
   bool double_quant() const { return nested_absmax.defined(); }
   int64_t numel() const;

@@ -3,15 +3,72 @@
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include <string>
+
+#include "core/errors.h"
+
+#ifdef LORA_NODE_CUDA_KERNELS
+#include "kernels/nf4_kernels.h"
+#ifdef LORA_NODE_WITH_CUDA
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
+#endif
+
 namespace lora {
 namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+#ifdef LORA_NODE_CUDA_KERNELS
+// The packed weight on `device`, copied there once (quantize.h, Quantized4bit::on_device).
+std::shared_ptr<const Quantized4bit::OnDevice> on_device(const Quantized4bit& q, const at::Device& device) {
+  auto copy = std::atomic_load(&q.on_device);
+  if (copy && copy->device == device) return copy;
+  auto made = std::make_shared<Quantized4bit::OnDevice>(Quantized4bit::OnDevice{
+      device, q.packed.to(device).contiguous(), q.absmax.to(device).contiguous(),
+      q.double_quant() ? q.nested_absmax.to(device).contiguous() : at::Tensor()});
+  std::atomic_store(&q.on_device, std::shared_ptr<const Quantized4bit::OnDevice>(made));
+  return made;
+}
+
+// The same values as the CPU path (nf4_codes.h is shared), decoded on the GPU from the
+// device copy: only the 4-bit codes live there between calls.
+at::Tensor dequantized_cuda(const Quantized4bit& q, const at::Device& device) {
+  auto d = on_device(q, device);
+  cudaStream_t stream = nullptr;  // the legacy default stream: what libtorch uses unless told otherwise
+#ifdef LORA_NODE_WITH_CUDA
+  c10::cuda::CUDAGuard guard(device);
+  stream = c10::cuda::getCurrentCUDAStream(device.index()).stream();
+#endif
+  LoraNf4Absmax scales{};
+  if (q.double_quant()) {
+    scales.absmax_codes = d->absmax.data_ptr<uint8_t>();
+    scales.nested_absmax = d->nested_absmax.data_ptr<float>();
+    scales.offset = q.offset;
+    scales.nested_blocksize = static_cast<int>(q.nested_blocksize);
+  } else {
+    scales.absmax = d->absmax.data_ptr<float>();
+  }
+  const int type = q.type == QuantType::kNf4 ? LORA_QUANT_NF4 : LORA_QUANT_FP4;
+  const bool half = q.dtype == at::kHalf;
+  at::Tensor out = at::empty(q.shape, at::TensorOptions().device(device).dtype(half ? at::kHalf : at::kFloat));
+  const uint8_t* packed = d->packed.data_ptr<uint8_t>();
+  const int blocksize = static_cast<int>(q.blocksize);
+  cudaError_t status = half ? lora_nf4_dequantize_f16(packed, scales, type, q.numel(), blocksize, reinterpret_cast<uint16_t*>(out.data_ptr()), stream)
+                            : lora_nf4_dequantize_f32(packed, scales, type, q.numel(), blocksize, out.data_ptr<float>(), stream);
+  if (status != cudaSuccess) fail(code::kDevice, std::string("4-bit dequantize kernel failed: ") + cudaGetErrorString(status));
+  return half ? out : out.to(q.dtype);  // bfloat16: rounded from float32 as the CPU path rounds
+}
+#endif
+
 // code·absmax rounded to the quant_state dtype (as bitsandbytes returns it), then
 // in the compute dtype on the input's device.
 at::Tensor dequantized(const Quantized4bit& q, at::ScalarType compute, const at::Device& device) {
+#ifdef LORA_NODE_CUDA_KERNELS
+  if (device.is_cuda()) return dequantized_cuda(q, device).to(compute);
+#endif
   at::Tensor w = dequantize_4bit(q, q.dtype);
   return w.to(device, compute);
 }

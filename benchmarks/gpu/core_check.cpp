@@ -45,17 +45,24 @@ lora::LoraSpec golden_lora_spec() {
   return spec;
 }
 
-// Loads the tiny checkpoint with the golden adapter on `device`; forward with grad on
-// the padded batch, CE loss, backward. Compares with the reference entries `prefix`.*.
-void check_against_golden(const std::string& root, const Golden& g, const c10::Device& device, bool quantize,
-                          const std::string& prefix) {
+// The tiny checkpoint on `device` (4-bit when `quantize`), with LoRA on q_lin and v_lin:
+// the golden adapter's weights, or PEFT's initialisation when `adapter` is false.
+std::unique_ptr<lora::DistilBertClassifier> load_tiny(const std::string& root, const c10::Device& device, bool quantize, bool adapter) {
   const std::string fixtures = root + "/test/fixtures/tiny";
   lora::LoadOptions options;
   options.device = device;
   options.quantize = quantize;
   auto model = lora::DistilBertClassifier::load(fixtures + "/checkpoint", options);
   model->attach_lora(golden_lora_spec(), 1);
-  model->load_adapter_weights(fixtures + "/lora_adapter/adapter_model.safetensors");
+  if (adapter) model->load_adapter_weights(fixtures + "/lora_adapter/adapter_model.safetensors");
+  return model;
+}
+
+// Loads the tiny checkpoint with the golden adapter on `device`; forward with grad on
+// the padded batch, CE loss, backward. Compares with the reference entries `prefix`.*.
+void check_against_golden(const std::string& root, const Golden& g, const c10::Device& device, bool quantize,
+                          const std::string& prefix) {
+  auto model = load_tiny(root, device, quantize, true);
 
   lora::ForwardOptions fo;
   fo.grad = true;
@@ -83,13 +90,7 @@ void check_against_golden(const std::string& root, const Golden& g, const c10::D
 
 // bf16 / fp16 compute on `device` against fp32 logits (LoRA adapter, QLoRA base).
 void check_low_precision(const std::string& root, const Golden& g, const c10::Device& device, lora::Precision precision) {
-  const std::string fixtures = root + "/test/fixtures/tiny";
-  lora::LoadOptions options;
-  options.device = device;
-  options.quantize = true;
-  auto model = lora::DistilBertClassifier::load(fixtures + "/checkpoint", options);
-  model->attach_lora(golden_lora_spec(), 1);
-  model->load_adapter_weights(fixtures + "/lora_adapter/adapter_model.safetensors");
+  auto model = load_tiny(root, device, true, true);
   model->set_precision(precision);
   auto out = model->forward(g.get("padded.input_ids").to(device), g.get("padded.attention_mask").to(device), {});
   const double diff = max_abs(out.logits.cpu().to(at::kFloat) - g.get("qlora.logits"));
@@ -99,12 +100,7 @@ void check_low_precision(const std::string& root, const Golden& g, const c10::De
 // Plain SGD on the trainable parameters for ten steps on one batch (train mode,
 // dropout on): the loss must fall. Exercises backward through the 4-bit linears.
 void check_training(const std::string& root, const Golden& g, const c10::Device& device) {
-  const std::string fixtures = root + "/test/fixtures/tiny";
-  lora::LoadOptions options;
-  options.device = device;
-  options.quantize = true;
-  auto model = lora::DistilBertClassifier::load(fixtures + "/checkpoint", options);
-  model->attach_lora(golden_lora_spec(), 1);
+  auto model = load_tiny(root, device, true, false);
   at::Tensor ids = g.get("padded.input_ids").to(device), mask = g.get("padded.attention_mask").to(device);
   at::Tensor labels = g.get("padded.labels").to(device);
   lora::ForwardOptions fo;

@@ -2,9 +2,10 @@
 // Hugging Face checkpoint. Weights go through the native atomic writer;
 // JSON files are written to a temporary name and renamed.
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, rename, writeFile } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, rename, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 
+import { LoraNodeError } from '../errors.js';
 import { type FourBitConfig, configWithLabels } from '../hf-config.js';
 import type { NativeModelHandle } from '../native/types.js';
 import type { Task } from '../task.js';
@@ -18,6 +19,9 @@ export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'voca
 
 /** Temp file + rename: a crash never leaves a half-written file. */
 export async function writeAtomic(path: string, text: string): Promise<void> {
+  const existing = await lstat(path).catch(() => undefined);
+  if (existing && !existing.isFile() && !existing.isSymbolicLink())
+    throw new LoraNodeError('ERR_IO', `${path}: exists and is not a regular file; not replacing it`);
   const temp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
   await writeFile(temp, text);
   await rename(temp, path);

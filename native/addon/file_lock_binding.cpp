@@ -17,6 +17,7 @@
 #endif
 
 #include "addon/bindings.h"
+#include "addon/js_values.h"
 #include "addon/napi_errors.h"
 
 namespace lora::addon {
@@ -26,16 +27,10 @@ namespace {
 std::mutex held_mutex;
 std::set<int> held;
 
-std::string path_argument(const Napi::CallbackInfo& info, const char* fn) {
-  if (info.Length() < 1 || !info[0].IsString() || info[0].As<Napi::String>().Utf8Value().empty())
-    throw make_error(info.Env(), code::kInvalidArgument, std::string("Expected a non-empty path string for ") + fn + "'s first argument");
-  return info[0].As<Napi::String>().Utf8Value();
-}
-
 // tryLockFile(path): an exclusive lock without waiting. Returns its handle (>= 0),
 // -1 when another open file holds it, or null where flock does not exist (Windows).
 Napi::Value try_lock_file_js(const Napi::CallbackInfo& info) {
-  std::string path = path_argument(info, "tryLockFile");
+  std::string path = path_value(info.Env(), info[0], "tryLockFile's path");
 #ifdef _WIN32
   return info.Env().Null();
 #else

@@ -12,12 +12,33 @@
 
 namespace lora::addon {
 
-// JSON-style quoting for names inside messages: tensors["x.weight"].
+// JSON-style quoting for names inside messages, as JSON.stringify writes them:
+// tensors["x.weight"], control characters as \n, \t or \u0000.
 inline std::string js_quoted(const std::string& s) {
   std::string out = "\"";
   for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\b') {
+      out += "\\b";
+    } else if (c == '\f') {
+      out += "\\f";
+    } else if (u < 0x20) {
+      static const char* hex = "0123456789abcdef";
+      out += "\\u00";
+      out += hex[u >> 4];
+      out += hex[u & 15];
+    } else {
+      out += c;
+    }
   }
   return out + "\"";
 }
@@ -53,6 +74,15 @@ inline std::string describe(const Napi::Value& value) {
 
 [[noreturn]] inline void throw_expected(Napi::Env env, const std::string& what, const std::string& name, const Napi::Value& value) {
   throw make_error(env, code::kInvalidArgument, "Expected " + what + " for " + name + " but received " + describe(value));
+}
+
+// A file or folder path from JS: a non-empty string without NUL characters (a NUL
+// would silently cut the path short in every system call).
+inline std::string path_value(Napi::Env env, const Napi::Value& value, const std::string& name) {
+  if (!value.IsString() || value.As<Napi::String>().Utf8Value().empty()) throw_expected(env, "a non-empty path string", name, value);
+  std::string path = value.As<Napi::String>().Utf8Value();
+  if (path.find('\0') != std::string::npos) throw_expected(env, "a path without NUL characters", name, value);
+  return path;
 }
 
 inline bool is_plain_object(const Napi::Value& value) {

@@ -122,9 +122,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   // load(dir, { device, precision, threads }) -> Promise<NativeModel>
   static Napi::Value load(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!info[0].IsString() || info[0].As<Napi::String>().Utf8Value().empty())
-      throw make_error(env, code::kInvalidArgument, "Expected a checkpoint folder path (a non-empty string)");
-    const std::string dir = info[0].As<Napi::String>();
+    const std::string dir = path_value(env, info[0], "the checkpoint folder");
     Napi::Object options = info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
     const std::string device_name = string_option(env, options, "device", "auto");
     const std::string precision_name = string_option(env, options, "precision", "auto");
@@ -294,8 +292,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value load_adapter(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto m = model(env);
-    if (!info[0].IsString()) throw make_error(env, code::kInvalidArgument, "Expected a path string for the adapter file");
-    const std::string path = info[0].As<Napi::String>();
+    const std::string path = path_value(env, info[0], "the adapter file");
     return PromiseWorker::start(env, [=] { m->load_adapter_weights(path); },
                                 [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
   }
@@ -352,8 +349,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value save(const Napi::CallbackInfo& info, bool trainable) {
     Napi::Env env = info.Env();
     auto m = model(env);
-    if (!info[0].IsString()) throw make_error(env, code::kInvalidArgument, "Expected a path string for the output file");
-    const std::string path = info[0].As<Napi::String>();
+    const std::string path = path_value(env, info[0], "the output file");
     std::map<std::string, std::string> metadata;
     if (info[1].IsObject()) {
       Napi::Object o = info[1].As<Napi::Object>();

@@ -94,7 +94,7 @@ class NativeMultiModel : public Napi::ObjectWrap<NativeMultiModel> {
     Napi::Object o = info[0].As<Napi::Object>();
     AdapterSource source;
     source.name = string_field(env, o, "name");
-    source.weights_path = string_field(env, o, "weightsPath");
+    source.weights_path = path_value(env, o.Get("weightsPath"), "source.weightsPath");
     source.metadata = string_field(env, o, "metadata");
     if (!is_plain_object(o.Get("spec"))) throw_expected(env, "a LoRA spec object", "source.spec", o.Get("spec"));
     source.spec = parse_lora_spec(env, o.Get("spec").As<Napi::Object>());

@@ -43,6 +43,8 @@ bool capture_errors(Fn&& fn, CapturedError* out) {
   } catch (...) {
     *out = {code::kInternal, "unknown native exception"};
   }
+  // what() stops at a NUL; an empty message would read as success to AsyncWorker.
+  if (out->message.empty()) out->message = "native error without a message";
   return false;
 }
 

@@ -73,15 +73,11 @@ std::shared_ptr<RiskHead> head_of(Napi::Env env, const ModelAccess& access) {
   return access.model->risk_head();
 }
 
-std::string path_arg(Napi::Env env, const Napi::Value& v) {
-  if (!v.IsString() || v.As<Napi::String>().Utf8Value().empty()) throw_expected(env, "a path string", "path", v);
-  return v.As<Napi::String>();
-}
 
 Napi::Value save_risk_head(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto head = head_of(env, unwrap_model(env, info[0]));
-  const std::string path = path_arg(env, info[1]);
+  const std::string path = path_value(env, info[1], "path");
   return PromiseWorker::start(
       env,
       [head, path] {
@@ -95,7 +91,7 @@ Napi::Value save_risk_head(const Napi::CallbackInfo& info) {
 Napi::Value load_risk_head(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto head = head_of(env, unwrap_model(env, info[0]));
-  const std::string path = path_arg(env, info[1]);
+  const std::string path = path_value(env, info[1], "path");
   return PromiseWorker::start(env, [head, path] { head->load(path); }, [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
 }
 

@@ -67,13 +67,6 @@ std::string known_dtypes() {
 
 
 
-std::string require_path(Napi::Env env, const Napi::Value& value) {
-  if (!value.IsString() || value.As<Napi::String>().Utf8Value().empty())
-    throw_expected(env, "a non-empty string", "path", value);
-  std::string path = value.As<Napi::String>().Utf8Value();
-  if (path.find('\0') != std::string::npos) throw_expected(env, "a path without NUL characters", "path", value);
-  return path;
-}
 
 
 
@@ -104,7 +97,7 @@ Napi::Value make_typed_array(Napi::Env env, const JsDtype& dtype, const at::Tens
 
 Napi::Value read_safetensors(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string path = require_path(env, info[0]);
+  std::string path = path_value(env, info[0], "path");
   auto result = std::make_shared<ReadResult>();
   return guarded(env, [&]() -> Napi::Value {
     return PromiseWorker::start(
@@ -212,7 +205,7 @@ std::map<std::string, std::string> metadata_from_js(Napi::Env env, const Napi::V
 Napi::Value write_safetensors_js(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    std::string path = require_path(env, info[0]);
+    std::string path = path_value(env, info[0], "path");
     Napi::Value tensors_value = info[1];
     if (!is_plain_object(tensors_value))
       throw_expected(env, "an object mapping tensor names to { dtype, shape, data }", "tensors", tensors_value);

@@ -210,8 +210,7 @@ class NativeTrainer : public Napi::ObjectWrap<NativeTrainer> {
     Napi::Env env = info.Env();
     if (!loop_) throw make_error(env, "ERR_DISPOSED", "the native trainer was used after dispose()");
     if (running_) throw make_error(env, code::kInvalidArgument, "Expected no run in progress");
-    if (!info[0].IsString()) throw_expected(env, "a path string", "path", info[0]);
-    return info[0].As<Napi::String>();
+    return path_value(env, info[0], "path");
   }
 
   // saveState(path) -> Promise: optimizer moments, step and RNG state as safetensors.

@@ -384,6 +384,12 @@ void write_safetensors(const std::string& path, const std::vector<std::pair<std:
     fail(code::kInvalidArgument, path + ": header of " + std::to_string(header_text.size()) + " bytes exceeds the maximum of " +
                                      std::to_string(kMaxHeaderBytes));
 
+  // The rename below would replace a device, FIFO or socket at `path` (a folder makes it fail).
+  struct stat existing {};
+  if (::lstat(path.c_str(), &existing) == 0 && !S_ISREG(existing.st_mode) && !S_ISLNK(existing.st_mode) &&
+      !S_ISDIR(existing.st_mode))
+    fail(code::kIo, path + ": exists and is not a regular file; not replacing it");
+
   const std::string temp = temp_path_for(path);
   int fd;
   do {

@@ -109,7 +109,7 @@ describe('readSafetensors on the golden checkpoint', () => {
     for (const bad of [undefined, '', 42, null, {}]) {
       const e = thrown(() => addon.readSafetensors(bad));
       expect(e.code).toBe('ERR_INVALID_ARGUMENT');
-      expect(e.message).toMatch(/^Expected a non-empty string for path but received /);
+      expect(e.message).toMatch(/^Expected a non-empty path string for path but received /);
     }
   });
 });

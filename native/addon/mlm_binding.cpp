@@ -90,6 +90,7 @@ Napi::Value masked_lm_forward_js(const Napi::CallbackInfo& info) {
   auto model = access.model;
   if (!model->mlm_head())
     throw make_error(env, code::kInvalidArgument, "Expected a model loaded as a masked language model (maskedLm: true)");
+  if (options.grad) check_trainable_for_backward(env, *model);
   auto out = std::make_shared<MaskedLmOutputs>();
   auto loss = std::make_shared<double>(0.0);
   const int threads = access.threads;

@@ -50,6 +50,13 @@ at::Tensor optional_float_tensor(Napi::Env env, const Napi::Object& o, const cha
 
 }  // namespace
 
+void check_trainable_for_backward(Napi::Env env, const DistilBertClassifier& model) {
+  if (model.trainable().empty())
+    throw make_error(env, code::kInvalidArgument,
+                     "Expected a model with trainable parameters for backward: true (attach LoRA or enable full fine-tuning) "
+                     "but this one has none");
+}
+
 LoraSpec parse_lora_spec(Napi::Env env, const Napi::Object& o) {
   LoraSpec spec;
   if (!o.Get("modules").IsArray()) throw make_error(env, code::kInvalidArgument, "Expected an array for spec.modules");
@@ -238,6 +245,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     } else if (backward) {
       throw make_error(env, code::kInvalidArgument, "Expected labels for a forward with backward: true");
     }
+    if (backward) check_trainable_for_backward(env, *m);
     auto out = std::make_shared<ForwardOutputs>();
     auto loss_value = std::make_shared<double>(0.0);
     const int threads = loaded_.threads;

@@ -144,7 +144,8 @@ SafetensorsEntry parse_entry(const std::string& label, const std::string& name, 
 int open_for_reading(const std::string& path, uint64_t* size) {
   int fd;
   do {
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) fail(code::kIo, path + ": cannot open safetensors file: " + errno_text(errno));
   struct stat st {};

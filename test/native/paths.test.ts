@@ -59,13 +59,28 @@ describe('paths with a NUL character', () => {
   });
 });
 
-describe('atomic writers and files that are not regular files', () => {
-  it('refuse to replace a FIFO (or a device): ERR_IO, and the FIFO stays', async () => {
+describe('files that are not regular files', () => {
+  it('writers refuse to replace a FIFO (or a device): ERR_IO, and the FIFO stays; the reader refuses it without blocking', async () => {
     const fifo = join(dir, 'pipe');
     execFileSync('mkfifo', [fifo]);
     await rejectsWith(writeSafetensors(fifo, { t: { dtype: 'F32', shape: [1], data: new Float32Array(1) } }), 'ERR_IO', /pipe: exists and is not a regular file; not replacing it/);
     await rejectsWith(writeAtomic(fifo, '{}'), 'ERR_IO', /pipe: exists and is not a regular file; not replacing it/);
     expect(statSync(fifo).isFIFO()).toBe(true);
+    // Reading one fails at once instead of waiting for a writer that never comes.
+    await rejectsWith(addon.readSafetensors(fifo), 'ERR_IO', /pipe: not a regular file/);
     expect(existsSync(join(dir, 'pipe.tmp'))).toBe(false);
+  });
+});
+
+describe('backward on a model with nothing to train', () => {
+  it('is ERR_INVALID_ARGUMENT saying what to do, not a libtorch message', async () => {
+    {
+      const model = await addon.NativeModel.load(golden('tiny').checkpoint, { device: 'cpu', precision: 'fp32', threads: 1 });
+      const batch = [new Int32Array([2, 13, 3, 0]), new Int32Array([1, 1, 1, 0]), 1, 4] as const;
+      await expect(async () => model.forward(...batch, { labels: new Int32Array([1]), backward: true })).rejects.toThrow(
+        expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(/Expected a model with trainable parameters for backward: true \(attach LoRA or enable full fine-tuning\)/) }),
+      );
+      model.dispose();
+    }
   });
 });

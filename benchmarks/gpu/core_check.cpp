@@ -5,19 +5,28 @@
 // by the CUDA kernels on a GPU): logits and loss within 1e-4 of the reference and
 // every gradient within 1e-3 relative to its max |value| (looser than the CPU
 // tests' 1e-5 / 1e-4: GPU reductions run in another order). Then bf16 and fp16
-// logits within 5e-2 of fp32, and ten AdamW-free SGD steps that must lower the loss.
+// logits within 5e-2 of fp32, ten plain SGD steps that must lower the loss, and the
+// training loop (AdamW, warmup, clipping) on a QLoRA model with dropout off, whose
+// loss at every step must match the same run on the CPU within 1e-3 relative.
 // Prints one line per check and exits 1 if any fails. Built by run.sh
 // (-DLORA_NODE_BUILD_GPU_CHECK=ON); runs on the CPU too, which checks the check.
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/autograd.h>
 
+#include <nlohmann/json.hpp>
+
+#include <atomic>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include "core/distilbert.h"
 #include "core/loss.h"
 #include "core/safetensors.h"
+#include "core/token_dataset.h"
+#include "core/train_loop.h"
 
 namespace {
 
@@ -121,6 +130,68 @@ void check_training(const std::string& root, const Golden& g, const c10::Device&
   report(last < first * 0.9, "QLoRA training on " + device.str() + ": loss after 10 SGD steps / before", last / first, 0.9);
 }
 
+// A copy of the tiny checkpoint with every dropout at 0, so that runs on two devices
+// (whose dropout generators differ) see the same computation.
+std::string dropout_free_checkpoint(const std::string& root) {
+  namespace fs = std::filesystem;
+  const fs::path from = fs::path(root) / "test/fixtures/tiny/checkpoint";
+  const fs::path to = fs::temp_directory_path() / "lora-node-core-check-checkpoint";
+  fs::remove_all(to);
+  fs::copy(from, to, fs::copy_options::recursive);
+  nlohmann::json config = nlohmann::json::parse(std::ifstream(from / "config.json"));
+  for (const char* key : {"dropout", "attention_dropout", "seq_classif_dropout", "qa_dropout"}) config[key] = 0.0;
+  std::ofstream(to / "config.json") << config.dump(2);
+  return to.string();
+}
+
+// The loss of every optimizer step of a short QLoRA run (TrainLoop: AdamW, warmup, clipping).
+std::vector<double> train_loop_losses(const std::string& checkpoint, const Golden& g, const c10::Device& device) {
+  lora::LoadOptions options;
+  options.device = device;
+  options.quantize = true;
+  std::shared_ptr<lora::DistilBertClassifier> model = lora::DistilBertClassifier::load(checkpoint, options);
+  lora::LoraSpec spec = golden_lora_spec();
+  spec.dropout = 0.0;
+  model->attach_lora(spec, 7);
+  // The golden batch without its padding, four times over: 16 examples.
+  at::Tensor ids = g.get("padded.input_ids"), mask = g.get("padded.attention_mask"), labels = g.get("padded.labels");
+  std::vector<int32_t> flat;
+  std::vector<int64_t> offsets{0};
+  std::vector<int64_t> label_ids;
+  for (int copy = 0; copy < 4; ++copy) {
+    for (int64_t b = 0; b < ids.size(0); ++b) {
+      for (int64_t t = 0; t < ids.size(1); ++t)
+        if (mask[b][t].item<int64_t>()) flat.push_back(static_cast<int32_t>(ids[b][t].item<int64_t>()));
+      offsets.push_back(static_cast<int64_t>(flat.size()));
+      label_ids.push_back(labels[b].item<int64_t>());
+    }
+  }
+  auto data = std::make_shared<lora::TokenDataset>(flat, offsets, at::tensor(label_ids, at::kLong), model->config().pad_token_id);
+  lora::TrainConfig config;
+  config.epochs = 3;
+  config.batch_size = 4;
+  config.learning_rate = 3e-3;
+  config.weight_decay = 0.01;
+  config.warmup_ratio = 0.1;
+  config.seed = 7;
+  lora::TrainLoop loop(model, data, config);
+  std::vector<double> losses;
+  std::atomic<bool> abort{false};
+  loop.run(loop.total_steps(), abort, [&](const lora::StepReport& r) { losses.push_back(r.loss); });
+  return losses;
+}
+
+void check_train_loop(const std::string& root, const Golden& g, const c10::Device& device) {
+  const std::string checkpoint = dropout_free_checkpoint(root);
+  const std::vector<double> cpu = train_loop_losses(checkpoint, g, c10::Device("cpu"));
+  const std::vector<double> here = train_loop_losses(checkpoint, g, device);
+  double worst = cpu.size() == here.size() && !cpu.empty() ? 0 : 1e9;
+  for (size_t i = 0; i < std::min(cpu.size(), here.size()); ++i) worst = std::max(worst, std::abs(here[i] - cpu[i]) / std::abs(cpu[i]));
+  const std::string tag = "QLoRA TrainLoop on " + device.str();
+  report(worst < 1e-3, tag + ": " + std::to_string(here.size()) + " step losses vs the CPU run", worst, 1e-3);
+  report(!here.empty() && here.back() < here.front() * 0.9, tag + ": last / first step loss", here.empty() ? 1e9 : here.back() / here.front(), 0.9);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -137,6 +208,7 @@ int main(int argc, char** argv) {
     check_low_precision(root, g, device, lora::Precision::BF16);
     if (device.is_cuda()) check_low_precision(root, g, device, lora::Precision::FP16);  // no fp16 on the CPU path
     check_training(root, g, device);
+    check_train_loop(root, g, device);
   } catch (const std::exception& e) {
     std::printf("FAIL exception: %s\n", e.what());
     return 1;

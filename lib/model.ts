@@ -12,7 +12,7 @@ import type { ModelQuantizationOptions } from './quantizer.js';
 import type { NativeForwardOptions, NativeModelHandle, NativeModelInfo } from './native/types.js';
 import { type Task, taskFromConfig } from './task.js';
 import { nonEmptyString, optionsObject } from './validate.js';
-import { NativeHolder } from './native/native-holder.js';
+import { TrainableHolder } from './native/trainable-holder.js';
 
 export interface ModelOptions {
   device?: 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
@@ -43,7 +43,7 @@ export interface ForwardOptions {
   lossKind?: 'ce' | 'bce' | 'mse';
 }
 
-export class Model extends NativeHolder<NativeModelHandle> {
+export class Model extends TrainableHolder {
   readonly labels: readonly string[];
   readonly task: Task;
   readonly info: NativeModelInfo;
@@ -85,18 +85,6 @@ export class Model extends NativeHolder<NativeModelHandle> {
     return out.loss === undefined ? { logits: out.logits } : { logits: out.logits, loss: out.loss };
   }
 
-  /** Gradients of the trainable parameters, keyed as they are saved (PEFT keys with LoRA). */
-  gradients(): Record<string, Float32Array> {
-    return this.live().gradients();
-  }
-
-  zeroGrad(): void {
-    this.live().zeroGrad();
-  }
-
-  trainableParameterNames(): string[] {
-    return this.live().trainableNames();
-  }
 
   /** Folds scale·B·A into the base weights (forward unchanged up to rounding). */
   mergeLora(): void {

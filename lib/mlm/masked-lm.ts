@@ -9,7 +9,7 @@ import { openModel } from '../native/open-model.js';
 import type { NativeMaskedLmResult, NativeModelHandle, NativeModelInfo } from '../native/types.js';
 import { optionsObject } from '../validate.js';
 import { writeMaskedLm } from './save.js';
-import { NativeHolder } from '../native/native-holder.js';
+import { TrainableHolder } from '../native/trainable-holder.js';
 
 export interface MaskedLanguageModelOptions {
   device?: 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
@@ -31,7 +31,7 @@ export interface MaskedLmForwardOptions {
   allLogits?: boolean;
 }
 
-export class MaskedLanguageModel extends NativeHolder<NativeModelHandle> {
+export class MaskedLanguageModel extends TrainableHolder {
   readonly info: NativeModelInfo;
   readonly lora: ResolvedLora | undefined;
 
@@ -71,18 +71,6 @@ export class MaskedLanguageModel extends NativeHolder<NativeModelHandle> {
     );
   }
 
-  /** Gradients of the trainable parameters under their saved names (transformers' names, or PEFT keys with LoRA). */
-  gradients(): Record<string, Float32Array> {
-    return this.live().gradients();
-  }
-
-  zeroGrad(): void {
-    this.live().zeroGrad();
-  }
-
-  trainableParameterNames(): string[] {
-    return this.live().trainableNames();
-  }
 
   /** Writes a DistilBertForMaskedLM checkpoint folder (LoRA merged in). */
   async save(dir: string): Promise<void> {

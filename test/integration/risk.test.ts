@@ -16,21 +16,11 @@ import type { NativeModelHandle } from '../../lib/native/types.js';
 import { type Task, predictionFromLogits } from '../../lib/task.js';
 import { TextTokenizer } from '../../lib/tokenizer.js';
 import { rejectsWith } from '../helpers/errors.js';
-import { golden } from '../helpers/golden.js';
+import { TINY_MODEL, tinyTraining } from '../helpers/training.js';
 import { SEVERITIES, fusedExamples, severityExamples, withoutFeatures } from '../helpers/risk-synthetic.js';
 
-const MODEL = golden('tiny').checkpoint;
-const BASE: TrainerOptions = {
-  model: MODEL,
-  epochs: 10,
-  batchSize: 16,
-  learningRate: 3e-3,
-  precision: 'fp32',
-  device: 'cpu',
-  threads: 2,
-  seed: 1,
-  lora: { r: 8, alpha: 16, targetModules: 'all-linear' },
-};
+const MODEL = TINY_MODEL;
+const BASE: TrainerOptions = tinyTraining(10);
 const RUNTIME = { device: 'cpu', precision: 'fp32' } as const;
 const tmp = (name: string) => mkdtempSync(join(tmpdir(), `lora-node-risk-${name}-`));
 const accuracy = (t: { finalEvaluation?: unknown }) => (t.finalEvaluation as { accuracy: number }).accuracy;

@@ -8,22 +8,13 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { Classifier, Model, type TrainProgress, Trainer, type TrainerOptions, readSafetensors } from '../../lib/index.js';
-import { golden, maxAbsDiff } from '../helpers/golden.js';
+import { maxAbsDiff } from '../helpers/golden.js';
 import { binaryExamples, multiClassExamples, multiLabelExamples, regressionExamples } from '../helpers/synthetic.js';
 import { rejectsWith } from '../helpers/errors.js';
+import { TINY_MODEL, tinyTraining } from '../helpers/training.js';
 
-const MODEL = golden('tiny').checkpoint;
-const BASE: TrainerOptions = {
-  model: MODEL,
-  epochs: 5,
-  batchSize: 16,
-  learningRate: 3e-3,
-  precision: 'fp32',
-  device: 'cpu',
-  threads: 2,
-  seed: 1,
-  lora: { r: 8, alpha: 16, targetModules: 'all-linear' },
-};
+const MODEL = TINY_MODEL;
+const BASE: TrainerOptions = tinyTraining(5);
 const tmp = (name: string) => mkdtempSync(join(tmpdir(), `lora-node-${name}-`));
 
 

@@ -9,6 +9,7 @@ import type { HubOptions } from './hub/settings.js';
 import { type EncodedFeatures, encodeFeatures, featureRows, range } from './features/encode.js';
 import type { FeatureSchema, Features } from './features/schema.js';
 import type { LoraNodeMetadata } from './lora/metadata.js';
+import type { DecisionThreshold } from './metrics/operating-point.js';
 import { openModel } from './native/open-model.js';
 import { outputWidth } from './risk/head.js';
 import type { ModelQuantizationOptions } from './quantizer.js';
@@ -42,7 +43,10 @@ export interface ClassifierOptions {
 export interface PredictOptions {
   /** Texts per forward pass. Default 32. */
   batchSize?: number;
-  /** Multi-label: probability above which a label is on. Default: the thresholds tuned in training, else 0.5. */
+  /**
+   * Multi-label: probability above which a label is on. Binary: probability of the second
+   * label above which it is predicted. Default: the threshold(s) chosen in training, else 0.5.
+   */
   threshold?: number;
   /** One features object per text, for a model trained with features (see `Classifier.features`). */
   features?: Features[];
@@ -61,6 +65,8 @@ export class Classifier extends NativeHolder<NativeModelHandle> {
   readonly maxLength: number;
   /** Multi-label: per-label thresholds tuned on the evaluation set (from lora-node.json), if any. */
   readonly thresholds: readonly number[] | undefined;
+  /** Binary: the decision threshold chosen in training (options.threshold, from lora-node.json), if any. */
+  readonly decisionThreshold: DecisionThreshold | undefined;
   /** The tabular features this model takes beside the text (from lora-node.json), if any. */
   readonly features: FeatureSchema | undefined;
 
@@ -77,6 +83,7 @@ export class Classifier extends NativeHolder<NativeModelHandle> {
   ) {
     super(handle, 'Classifier');
     this.thresholds = metadata?.thresholds;
+    this.decisionThreshold = metadata?.decisionThreshold;
     this.features = metadata?.features;
     this.tokenizer = tokenizer instanceof LoraNodeError ? undefined : tokenizer;
     this.tokenizerProblem = tokenizer instanceof LoraNodeError ? tokenizer : undefined;
@@ -139,7 +146,7 @@ export class Classifier extends NativeHolder<NativeModelHandle> {
     const batchSize = positiveInteger(o.batchSize, 'options.batchSize', 32);
     if (o.threshold !== undefined && (typeof o.threshold !== 'number' || !(o.threshold >= 0 && o.threshold <= 1)))
       throw expected('a number in [0, 1]', 'options.threshold', o.threshold);
-    const threshold = (o.threshold as number | undefined) ?? this.thresholds ?? 0.5;
+    const threshold = (o.threshold as number | undefined) ?? this.thresholds ?? this.decisionThreshold?.threshold;
     const features = this.encodeFeatures(o.features, list.length);
     // Texts of similar length share a batch, so little compute goes to padding;
     // right padding is masked, so a text's logits do not depend on its batch.

@@ -11,6 +11,7 @@ import { resolveAdapterSource, resolveModelSource } from './hub/fetch-model.js';
 import type { HubOptions } from './hub/settings.js';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readAdapterConfig } from './lora/adapter-config.js';
 import { readMetadata } from './lora/metadata.js';
+import type { DecisionThreshold } from './metrics/operating-point.js';
 import { needsRiskHead, savedRiskHeadPlan } from './risk/head.js';
 import { loraSpec } from './lora/options.js';
 import { loadAddon } from './native/loader.js';
@@ -37,6 +38,8 @@ export interface AdapterInfo {
   task: Task;
   /** Multi-label: per-label thresholds tuned in training, if any. */
   thresholds: readonly number[] | undefined;
+  /** Binary: the decision threshold chosen in training (options.threshold), if any. */
+  decisionThreshold?: DecisionThreshold | undefined;
 }
 
 export class MultiAdapterClassifier extends NativeHolder<NativeMultiModelHandle> {
@@ -163,7 +166,7 @@ export class MultiAdapterClassifier extends NativeHolder<NativeMultiModelHandle>
         throw new FormatError('ERR_CONFIG', `${dir}: an adapter with tabular features or an ordinal head runs in a single-adapter Classifier (Classifier.load(base, { adapter })), not among several adapters`);
       const labels = metadata?.labels ?? this.baseInfo.labels;
       const task = metadata?.task ?? taskFromConfig(this.baseInfo.problemType, this.baseInfo.labels.length);
-      const info: Omit<AdapterInfo, 'name'> = { dir, labels, task, thresholds: metadata?.thresholds };
+      const info: Omit<AdapterInfo, 'name'> = { dir, labels, task, thresholds: metadata?.thresholds, decisionThreshold: metadata?.decisionThreshold };
       await handle.addAdapter({
         name: key,
         weightsPath: join(dir, ADAPTER_WEIGHTS),
@@ -217,7 +220,7 @@ export class MultiAdapterClassifier extends NativeHolder<NativeMultiModelHandle>
           results[textIndex] = Object.fromEntries(
             adapters.map((a, n) => {
               const K = a.labels.length;
-              const threshold = (o.threshold as number | undefined) ?? a.thresholds ?? 0.5;
+              const threshold = (o.threshold as number | undefined) ?? a.thresholds ?? a.decisionThreshold?.threshold;
               return [a.name, predictionFromLogits(logits[n]!.subarray(row * K, (row + 1) * K), a.labels, a.task, threshold)];
             }),
           );

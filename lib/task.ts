@@ -45,16 +45,19 @@ export function predictionFromLogits(
   row: Float32Array,
   labels: readonly string[],
   task: Task,
-  threshold: number | readonly number[],
+  /** Multi-label: per label or for all (default 0.5). Binary: on the second label's probability (default: the argmax). */
+  threshold?: number | readonly number[],
 ): Prediction {
   if (task === 'ordinal') return ordinalPrediction(row, labels);
   const values = task === 'regression' ? Array.from(row) : task === 'multi-label' ? Array.from(row, sigmoid) : softmax(row);
   let best = 0;
   for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
+  // Binary: the second label when its probability is above the threshold (0.5: the argmax).
+  if (task === 'binary' && typeof threshold === 'number') best = values[1]! > threshold ? 1 : 0;
   // fromEntries defines own properties, so a label named "__proto__" stays a plain key.
   const scores: Record<string, number> = Object.fromEntries(labels.map((label, i) => [label, values[i]!]));
   const prediction: Prediction = { label: labels[best]!, score: values[best]!, scores };
-  const thresholdOf = (i: number) => (typeof threshold === 'number' ? threshold : threshold[i]!);
+  const thresholdOf = (i: number) => (threshold === undefined ? 0.5 : typeof threshold === 'number' ? threshold : threshold[i]!);
   if (task === 'multi-label') prediction.labels = labels.filter((_, i) => values[i]! > thresholdOf(i));
   return prediction;
 }

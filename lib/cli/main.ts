@@ -37,6 +37,8 @@ Commands:
       --target-modules M comma-separated names (default q_lin,v_lin) or all-linear
       --full             full fine-tuning instead of LoRA (saves a complete checkpoint)
       --merged           save a merged Hugging Face checkpoint instead of an adapter
+      --threshold T      binary: decision threshold chosen on --eval: f1 | precision=P | recall=R
+                         (saved with the adapter; predict and eval use it)
       --checkpoints DIR  write resumable checkpoints there       --checkpoint-every N|epoch (default epoch)
       --resume DIR       continue from a checkpoint (or the latest one in a checkpoints folder)
       --task mlm         masked-language-model training on plain text (--data, --eval: paragraphs separated
@@ -54,6 +56,8 @@ Commands:
       --adapter DIR      a PEFT LoRA adapter folder to apply
       --adapter NAME=DIR repeatable: several adapters on one base, run together
       --file PATH        read texts from a file, one per line ("-" for stdin)
+      --threshold X      binary: P(second label) above which it is predicted; multi-label: per label
+                         (default: what training chose, else 0.5 / the argmax)
       --data FILE        or the rows of a .csv/.tsv/.jsonl file: --text-column C (default text); a model
                          trained with features reads the same feature columns (--features, --categorical)
 

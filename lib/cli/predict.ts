@@ -7,12 +7,20 @@ import { Classifier, type ClassifierOptions } from '../classifier.js';
 import type { Input } from '../data/examples.js';
 import { ArgumentError } from '../errors.js';
 import type { Features } from '../features/schema.js';
+import { describeTarget } from '../metrics/operating-point.js';
 import { DATA_OPTIONS, RUNTIME_OPTIONS, integerFlag, requireFlag, runtimeOptions } from './args.js';
 import { readInputs, withModelFeatures } from './data.js';
 import { prefetchSources } from './download.js';
 
 const { 'label-column': _labels, ...INPUT_OPTIONS } = DATA_OPTIONS;
-const OPTIONS = { ...RUNTIME_OPTIONS, ...INPUT_OPTIONS, model: { type: 'string' }, adapter: { type: 'string', multiple: true }, file: { type: 'string' } } as const;
+const OPTIONS = {
+  ...RUNTIME_OPTIONS,
+  ...INPUT_OPTIONS,
+  model: { type: 'string' },
+  adapter: { type: 'string', multiple: true },
+  file: { type: 'string' },
+  threshold: { type: 'string' },
+} as const;
 
 function readTexts(file: string | undefined, positionals: string[]): string[] {
   if (file === undefined) return positionals;
@@ -33,11 +41,15 @@ export async function runPredict(args: string[]): Promise<number> {
   if (flags.data === undefined && texts.length === 0) throw new ArgumentError('Expected texts to classify (arguments, --file or --data) but received none');
   const options = runtimeOptions(flags);
   const batchSize = integerFlag(flags['batch-size'], 'batch-size');
+  const threshold = flags.threshold === undefined ? undefined : Number(flags.threshold);
+  if (threshold !== undefined && !(flags.threshold!.trim() !== '' && threshold >= 0 && threshold <= 1))
+    throw new ArgumentError(`Expected a number in [0, 1] for --threshold but received "${flags.threshold}"`);
+  const predictOptions = { ...(batchSize ? { batchSize } : {}), ...(threshold !== undefined ? { threshold } : {}) };
   await prefetchSources(flags);
   const adapters = namedAdapters(flags.adapter ?? []);
   if (adapters) {
     if (flags.data !== undefined) texts = (await readInputs(flags.data, flags)).map((row) => row.text);
-    return predictMulti(model, adapters, options, texts, batchSize, flags.json === true);
+    return predictMulti(model, adapters, options, texts, predictOptions, flags.json === true);
   }
   if (flags.adapter?.length) options.adapter = flags.adapter[0];
 
@@ -53,7 +65,7 @@ export async function runPredict(args: string[]): Promise<number> {
     throw new ArgumentError(`Expected --data FILE (rows with the feature columns ${names}) for a model trained with features but received texts alone`);
   }
   const loaded = performance.now();
-  const predictions = await classifier.predict(texts, { ...(batchSize ? { batchSize } : {}), ...(features ? { features } : {}) });
+  const predictions = await classifier.predict(texts, { ...predictOptions, ...(features ? { features } : {}) });
   const done = performance.now();
 
   if (flags.json) {
@@ -63,6 +75,11 @@ export async function runPredict(args: string[]): Promise<number> {
   const adapter = options.adapter ? ` + adapter ${options.adapter}` : '';
   console.log(`model: ${model}${adapter} (${classifier.task}, labels: ${classifier.labels.join(', ')})`);
   console.log(`device: ${classifier.device}, precision: ${classifier.precision} (${classifier.precisionReason})`);
+  const t = classifier.decisionThreshold;
+  if (classifier.task === 'binary' && (t || threshold !== undefined)) {
+    const chosen = threshold !== undefined ? '--threshold' : `chosen in training for ${describeTarget(t!.target)}`;
+    console.log(`decision threshold: ${classifier.labels[1]} when its probability > ${(threshold ?? t!.threshold).toFixed(4)} (${chosen})`);
+  }
   for (const [i, p] of predictions.entries()) {
     const extra = p.labels ? ` [${p.labels.join(', ')}]` : p.severity !== undefined ? ` severity ${p.severity.toFixed(2)}` : '';
     const text = texts[i]!.length > 60 ? texts[i]!.slice(0, 57) + '...' : texts[i]!;
@@ -93,13 +110,13 @@ async function predictMulti(
   adapters: Record<string, string>,
   options: ClassifierOptions,
   texts: string[],
-  batchSize: number | undefined,
+  predictOptions: { batchSize?: number; threshold?: number },
   json: boolean,
 ): Promise<number> {
   const started = performance.now();
   using classifier = await Classifier.load(model, { ...options, adapters });
   const loaded = performance.now();
-  const predictions = await classifier.predict(texts, batchSize ? { batchSize } : {});
+  const predictions = await classifier.predict(texts, predictOptions);
   const done = performance.now();
   if (json) {
     predictions.forEach((p, i) => console.log(JSON.stringify({ text: texts[i], predictions: p })));

@@ -7,6 +7,7 @@ import { AbortError, ArgumentError } from '../errors.js';
 import type { LoraOptions } from '../lora/options.js';
 import { type TextExample, loadTextFile } from '../mlm/packing.js';
 import { TASKS, type Task } from '../task.js';
+import { type ThresholdTarget, describeTarget } from '../metrics/operating-point.js';
 import type { TrainerOptions } from '../trainer/options.js';
 import { type TrainResult, Trainer } from '../trainer/trainer.js';
 import { DATA_OPTIONS, RUNTIME_OPTIONS, choiceFlag, integerFlag, listFlag, numberFlag, requireFlag, runtimeOptions } from './args.js';
@@ -36,6 +37,7 @@ const OPTIONS = {
   'checkpoint-every': { type: 'string' },
   resume: { type: 'string' },
   merged: { type: 'boolean' },
+  threshold: { type: 'string' },
   // task mlm
   'from-scratch': { type: 'boolean' },
   'whole-word-masking': { type: 'boolean' },
@@ -112,7 +114,18 @@ function trainerOptions(flags: Flags, model: string): TrainerOptions {
     throw new ArgumentError('Expected --checkpoints DIR with --checkpoint-every but received none');
   }
   options.lora = loraOptions(flags);
+  if (flags.threshold !== undefined) options.threshold = thresholdFlag(flags.threshold);
   return options;
+}
+
+/** --threshold f1 | precision=P | recall=R (binary: the decision threshold chosen on --eval). */
+function thresholdFlag(value: string): ThresholdTarget {
+  if (value === 'f1') return 'f1';
+  const match = /^(precision|recall)=(.+)$/.exec(value);
+  const target = match ? Number(match[2]) : NaN;
+  if (!match || !(target > 0 && target <= 1))
+    throw new ArgumentError(`Expected f1, precision=P or recall=R (0 < P, R <= 1) for --threshold but received "${value}"`);
+  return match[1] === 'precision' ? { precision: target } : { recall: target };
 }
 
 function loraOptions(flags: Flags): LoraOptions | false {
@@ -201,4 +214,9 @@ export function printResult(r: TrainResult, seconds: number): void {
   const best = r.best ? ` (weights of step ${r.best.step}, best ${r.best.metric} ${r.best.value.toFixed(4)})` : '';
   console.log(`\nevaluation${best}:\n`);
   console.log(formatReport(r.finalEvaluation, r.labels));
+  const t = r.decisionThreshold;
+  if (t) {
+    const missed = t.met ? '' : ' (not reached: the closest threshold)';
+    console.log(`\ndecision threshold for ${t.positiveLabel}: P > ${t.threshold.toFixed(4)}, chosen for ${describeTarget(t.target)}${missed}: precision ${t.precision.toFixed(4)}, recall ${t.recall.toFixed(4)}, F1 ${t.f1.toFixed(4)}`);
+  }
 }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 
 import { FormatError } from '../errors.js';
 import { type FeatureSchema, isFeatureSchema } from '../features/schema.js';
+import { type DecisionThreshold, isDecisionThreshold } from '../metrics/operating-point.js';
 import { TASKS, type Task } from '../task.js';
 import { isPlainObject } from '../validate.js';
 
@@ -16,6 +17,8 @@ export interface LoraNodeMetadata {
   task: Task;
   /** Multi-label: per-label probability thresholds tuned on the evaluation set. */
   thresholds?: number[];
+  /** Binary: the decision threshold on P(labels[1]) chosen on the evaluation set (options.threshold). */
+  decisionThreshold?: DecisionThreshold;
   maxLength?: number;
   baseModel?: string;
   /** Tabular features the model takes (statistics and categories from training); see lib/features/. */
@@ -44,6 +47,8 @@ export async function readMetadata(dir: string): Promise<LoraNodeMetadata | unde
     throw new FormatError('ERR_CONFIG', `${join(dir, METADATA_FILE)}: expected { labels: string[], task } (see lib/lora/metadata.ts)`);
   if (m.features !== undefined && !isFeatureSchema(m.features))
     throw new FormatError('ERR_CONFIG', `${join(dir, METADATA_FILE)}: expected features { numeric: [{ name, mean, std }], categorical: [{ name, categories, embeddingDim }] }`);
+  if (m.decisionThreshold !== undefined && (m.task !== 'binary' || !isDecisionThreshold(m.decisionThreshold) || m.decisionThreshold.positiveLabel !== (m.labels as string[])[1]))
+    throw new FormatError('ERR_CONFIG', `${join(dir, METADATA_FILE)}: expected decisionThreshold { threshold in [0, 1), positiveLabel: the second label } on a binary task`);
   if (m.task === 'ordinal' && (m.labels as string[]).length < 2)
     throw new FormatError('ERR_CONFIG', `${join(dir, METADATA_FILE)}: an ordinal task needs at least 2 labels`);
   return m as unknown as LoraNodeMetadata;

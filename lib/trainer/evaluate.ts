@@ -44,7 +44,15 @@ export async function evaluate(
   data: PreparedData,
   task: Task,
   labels: readonly string[],
-  options: { batchSize: number; padTokenId: number; lossKind: 'ce' | 'bce' | 'mse' | 'ordinal'; thresholds?: readonly number[] },
+  options: {
+    batchSize: number;
+    padTokenId: number;
+    lossKind: 'ce' | 'bce' | 'mse' | 'ordinal';
+    /** Multi-label: per-label thresholds (default 0.5). */
+    thresholds?: readonly number[];
+    /** Binary: positive when P(labels[1]) is above it (default: the argmax). */
+    decisionThreshold?: number;
+  },
 ): Promise<Evaluation> {
   const K = labels.length;
   const width = outputWidth(labels, task);  // logits per row: K, or K-1 cumulative ones (ordinal)
@@ -74,7 +82,7 @@ export async function evaluate(
   const loss = lossSum / data.count;
   const report = ordinalPredicted
     ? { ...classificationReport(data.labels as Int32Array, ordinalPredicted, labels, outputs), ordinal: ordinalScores(data.labels as Int32Array, ordinalPredicted, K) }
-    : reportFor(task, data, outputs, labels, options.thresholds);
+    : reportFor(task, data, outputs, labels, options);
   return { report: { ...report, loss }, outputs };
 }
 
@@ -87,12 +95,23 @@ function toOutputs(logits: Float32Array, task: Task): Float32Array {
   return exps.map((e) => e / sum);
 }
 
-function reportFor(task: Task, data: PreparedData, outputs: Float32Array, labels: readonly string[], thresholds?: readonly number[]): Report {
+function reportFor(
+  task: Task,
+  data: PreparedData,
+  outputs: Float32Array,
+  labels: readonly string[],
+  cut: { thresholds?: readonly number[]; decisionThreshold?: number },
+): Report {
   const K = labels.length;
   if (task === 'regression') return regressionReport(data.labels, outputs);
-  if (task === 'multi-label') return multiLabelReport(data.labels as Float32Array, outputs, labels, thresholds ?? 0.5);
+  if (task === 'multi-label') return multiLabelReport(data.labels as Float32Array, outputs, labels, cut.thresholds ?? 0.5);
   const predicted = new Int32Array(data.count);
+  const t = cut.decisionThreshold;
   for (let i = 0; i < data.count; i++) {
+    if (task === 'binary' && t !== undefined) {
+      predicted[i] = outputs[i * 2 + 1]! > t ? 1 : 0;
+      continue;
+    }
     let best = 0;
     for (let k = 1; k < K; k++) if (outputs[i * K + k]! > outputs[i * K + best]!) best = k;
     predicted[i] = best;

@@ -6,6 +6,7 @@ import type { LoraOptions } from '../lora/options.js';
 import { type ModelQuantizationOptions, modelQuantization } from '../quantizer.js';
 import type { HubOptions } from '../hub/settings.js';
 import { type MlmOptions, type ResolvedMlm, resolveMlmOptions } from '../mlm/masking.js';
+import { type ThresholdTarget, thresholdTarget } from '../metrics/operating-point.js';
 import { METRIC_NAMES, type MetricName } from '../metrics/index.js';
 import { TASKS, type Task } from '../task.js';
 import { deviceOption, isPlainObject, nonEmptyString, nonNegativeInteger, oneOf, optionsObject, positiveInteger } from '../validate.js';
@@ -41,6 +42,12 @@ export interface TrainerOptions {
   precision?: 'auto' | 'fp32' | 'bf16' | 'fp16';
   evaluation?: { every?: 'epoch' | number; metric?: MetricName };
   earlyStopping?: { patience?: number; metric?: MetricName; minDelta?: number };
+  /**
+   * Binary: choose the decision threshold on P(positive label) (the second label) on the
+   * evaluation examples, for the best F1, a minimum precision or a minimum recall. Saved
+   * with the adapter; Classifier.predict applies it.
+   */
+  threshold?: ThresholdTarget;
   checkpoints?: { dir: string; every?: 'epoch' | number; keep?: number };
   /** QLoRA: hold the frozen transformer-block linears in 4 bits ({ type: 'nf4', blockSize: 64, doubleQuant: true }). */
   quantization?: ModelQuantizationOptions;
@@ -71,6 +78,7 @@ export interface ResolvedTrainerOptions {
   precision: 'auto' | 'fp32' | 'bf16' | 'fp16';
   evaluation: { every: 'epoch' | number; metric: MetricName | undefined };
   earlyStopping: { patience: number; metric: MetricName | undefined; minDelta: number } | undefined;
+  threshold: ThresholdTarget | undefined;
   checkpoints: { dir: string; every: 'epoch' | number; keep: number } | undefined;
   quantization: ModelQuantizationOptions | undefined;
   hub: HubOptions | undefined;
@@ -152,6 +160,13 @@ export function resolveTrainerOptions(options: unknown): ResolvedTrainerOptions 
       metric: metric(early.metric, 'options.earlyStopping.metric'),
       minDelta: nonNegativeNumber(early.minDelta, 'options.earlyStopping.minDelta', 0),
     },
+    threshold: (() => {
+      if (o.threshold === undefined) return undefined;
+      const target = thresholdTarget(o.threshold, 'options.threshold');
+      if (o.task !== undefined && o.task !== 'binary')
+        throw new ArgumentError(`Expected task 'binary' with options.threshold (a decision threshold on one label's probability) but received task '${String(o.task)}'`);
+      return target;
+    })(),
     quantization: o.quantization === undefined ? undefined : modelQuantization(o.quantization, 'options.quantization'),
     hub: o.hub === undefined ? undefined : (optionsObject(o.hub, 'options.hub') as HubOptions),
     checkpoints: checkpoints && {

@@ -18,6 +18,7 @@ import { type FeatureSchema, fitFeatureSchema } from '../features/schema.js';
 import { type RiskHeadPlan, attachRiskHead, loadRiskHeadWeights, needsRiskHead, saveRiskHead } from '../risk/head.js';
 import { ordinalStartThresholds } from '../risk/ordinal.js';
 import { type MetricName, type Report, higherIsBetter, metricValue, tuneThresholds } from '../metrics/index.js';
+import { type DecisionThreshold, chooseDecisionThreshold, describeTarget } from '../metrics/operating-point.js';
 import { type MaskedLmReport, evaluateMaskedLm } from '../mlm/evaluate.js';
 import type { TextExample } from '../mlm/packing.js';
 import { type MaskedLmRun, prepareMaskedLm } from '../mlm/prepare.js';
@@ -86,6 +87,8 @@ export interface TrainResult {
   stoppedEarly: boolean;
   /** Multi-label: per-label thresholds tuned on the evaluation set. */
   thresholds?: number[];
+  /** Binary with options.threshold: the decision threshold chosen on the evaluation set. */
+  decisionThreshold?: DecisionThreshold;
   /** Set when the head was initialised fresh (a base checkpoint, or another label count). */
   headNotice?: string;
 }
@@ -112,7 +115,9 @@ export class Trainer extends EventEmitter {
   private handle: NativeModelHandle | undefined;
   private lora: ResolvedLora | undefined;
   private quantization: FourBitConfig | undefined;
-  private trained: { labels: string[]; task: TrainTask; thresholds?: number[]; features?: FeatureSchema | undefined } | undefined;
+  private trained:
+    | { labels: string[]; task: TrainTask; thresholds?: number[]; decisionThreshold?: DecisionThreshold; features?: FeatureSchema | undefined }
+    | undefined;
   /** options.model as a local folder (a hub repo id is fetched into the cache). */
   private modelDir: string | undefined;
   /** Set while the model is a masked language model (task 'mlm'). */
@@ -173,14 +178,26 @@ export class Trainer extends EventEmitter {
   private saveContext(): SaveContext {
     if (this.disposed) throw new DisposedError('Trainer');
     if (!this.handle || !this.trained || this.trained.task === 'mlm') throw new ArgumentError('Expected a trained model: call train() before save()');
-    const { labels, task, thresholds, features } = this.trained as { labels: string[]; task: Task; thresholds?: number[]; features?: FeatureSchema };
+    const { labels, task, thresholds, decisionThreshold, features } = this.trained as {
+      labels: string[];
+      task: Task;
+      thresholds?: number[];
+      decisionThreshold?: DecisionThreshold;
+      features?: FeatureSchema;
+    };
     const ctx: SaveContext = {
       handle: this.handle,
       checkpointDir: this.modelDir ?? this.options.model,
       ...(this.modelDir !== this.options.model ? { baseModelName: this.options.model } : {}),
       labels,
       task,
-      metadata: { maxLength: this.options.maxLength, baseModel: this.options.model, ...(thresholds ? { thresholds } : {}), ...(features ? { features } : {}) },
+      metadata: {
+        maxLength: this.options.maxLength,
+        baseModel: this.options.model,
+        ...(thresholds ? { thresholds } : {}),
+        ...(decisionThreshold ? { decisionThreshold } : {}),
+        ...(features ? { features } : {}),
+      },
       riskHead: needsRiskHead(this.riskPlan()),
     };
     if (this.quantization) ctx.quantization = this.quantization;
@@ -205,6 +222,9 @@ export class Trainer extends EventEmitter {
     const tokenizer = await TextTokenizer.fromDirectory(modelDir, { maxLength: o.maxLength });
     const train = prepareData(examples, labels, task, tokenizer, o.maxLength, { schema: features, name: 'trainExamples' });
     const held = evalExamples && prepareData(evalExamples, labels, task, tokenizer, o.maxLength, { schema: features, name: 'evalExamples' });
+    if (o.threshold && task !== 'binary')
+      throw new ArgumentError(`Expected a binary task with options.threshold but the labels make this a ${task} task (${labels.length} labels)`);
+    if (o.threshold && !held) throw new ArgumentError('Expected evalExamples to choose options.threshold on but received none');
 
     this.handle?.dispose();
     this.handle = undefined;
@@ -400,14 +420,27 @@ export class Trainer extends EventEmitter {
     if (haveSnapshot) handle.restoreTrainable();
     let finalEvaluation: Evaluation | undefined;
     let thresholds: number[] | undefined;
+    let decisionThreshold: DecisionThreshold | undefined;
     if (evaluating) {
       finalEvaluation = await this.evaluateHeld(run);
       if (run.task === 'multi-label') {
         thresholds = tuneThresholds(run.held!.labels as Float32Array, finalEvaluation.outputs, run.labels.length);
-        finalEvaluation = await this.evaluateHeld(run, thresholds);
+        finalEvaluation = await this.evaluateHeld(run, { thresholds });
+      }
+      if (run.task === 'binary' && this.options.threshold) {
+        decisionThreshold = chooseDecisionThreshold(run.held!.labels as Int32Array, finalEvaluation.outputs, run.labels, this.options.threshold);
+        if (!decisionThreshold.met)
+          this.emit('notice', `no threshold reaches ${describeTarget(decisionThreshold.target)} on the evaluation examples; using the closest (${decisionThreshold.threshold.toFixed(4)}: precision ${decisionThreshold.precision.toFixed(3)}, recall ${decisionThreshold.recall.toFixed(3)})`);
+        finalEvaluation = await this.evaluateHeld(run, { decisionThreshold: decisionThreshold.threshold });
       }
     }
-    this.trained = { labels: run.labels, task: run.task, ...(thresholds ? { thresholds } : {}), features: this.trained?.features };
+    this.trained = {
+      labels: run.labels,
+      task: run.task,
+      ...(thresholds ? { thresholds } : {}),
+      ...(decisionThreshold ? { decisionThreshold } : {}),
+      features: this.trained?.features,
+    };
     const result: TrainResult = {
       task: run.task,
       labels: run.labels,
@@ -421,11 +454,12 @@ export class Trainer extends EventEmitter {
     if (finalEvaluation) result.finalEvaluation = finalEvaluation.report;
     if (state.bestStep !== null && state.bestValue !== null) result.best = { step: state.bestStep, metric, value: state.bestValue };
     if (thresholds) result.thresholds = thresholds;
+    if (decisionThreshold) result.decisionThreshold = decisionThreshold;
     if (run.headNotice) result.headNotice = run.headNotice;
     return result;
   }
 
-  private evaluateHeld(run: RunState, thresholds?: number[]): Promise<Evaluation> {
+  private evaluateHeld(run: RunState, cut: { thresholds?: number[]; decisionThreshold?: number } = {}): Promise<Evaluation> {
     const batchSize = Math.max(this.options.batchSize, 32);
     if (run.task === 'mlm') {
       return evaluateMaskedLm(this.handle!, this.mlm!.held!, this.mlm!.spec, { batchSize, padTokenId: run.padTokenId, seed: this.options.seed })
@@ -438,7 +472,7 @@ export class Trainer extends EventEmitter {
       batchSize: Math.max(this.options.batchSize, 32),
       padTokenId: run.padTokenId,
       lossKind: run.lossKind,
-      ...(thresholds ? { thresholds } : {}),
+      ...cut,
     }).catch((error: unknown) => {
       throw fromNativeError(error);
     });

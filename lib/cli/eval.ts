@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { Classifier } from '../classifier.js';
 import { type Example, encodeLabels } from '../data/examples.js';
 import { FormatError } from '../errors.js';
+import { describeTarget } from '../metrics/operating-point.js';
 import { type Report, classificationReport, multiLabelReport, ordinalScores, regressionReport } from '../metrics/index.js';
 import type { Prediction } from '../task.js';
 import { DATA_OPTIONS, RUNTIME_OPTIONS, integerFlag, requireFlag, runtimeOptions } from './args.js';
@@ -33,12 +34,15 @@ export async function runEval(args: string[]): Promise<number> {
 
   if (flags.json) {
     const { task, labels } = classifier;
-    console.log(JSON.stringify({ type: 'report', model, adapter: flags.adapter ?? null, data, examples: examples.length, task, labels, report, seconds }));
+    const decisionThreshold = classifier.decisionThreshold ?? null;
+    console.log(JSON.stringify({ type: 'report', model, adapter: flags.adapter ?? null, data, examples: examples.length, task, labels, decisionThreshold, report, seconds }));
     return 0;
   }
   const adapter = flags.adapter ? ` + adapter ${flags.adapter}` : '';
   console.log(`model: ${model}${adapter} (${classifier.task}, labels: ${classifier.labels.join(', ')})`);
   console.log(`device: ${classifier.device}, precision: ${classifier.precision}`);
+  const t = classifier.decisionThreshold;
+  if (t) console.log(`decision threshold: ${t.positiveLabel} when its probability > ${t.threshold.toFixed(4)} (chosen in training for ${describeTarget(t.target)})`);
   console.log(`${examples.length} examples from ${data}, evaluated in ${seconds.toFixed(1)} s\n`);
   console.log(formatReport(report, classifier.labels));
   return 0;

@@ -88,6 +88,10 @@ describe('a binary model trained for recall >= 0.95', () => {
     expect(trained.stdout).toMatch(/decision threshold for positive: P > 0\.\d{4}, chosen for recall >= 0\.95: precision 0\.\d{4}, recall (0\.9[5-9]|1\.0)\d*/);
     const predicted = run('predict', '--model', TINY_MODEL, '--adapter', out, '--device', 'cpu', '--precision', 'fp32', 'the movie was good , it is good');
     expect(predicted.stdout).toMatch(/decision threshold: positive when its probability > 0\.\d{4} \(chosen in training for recall >= 0\.95\)/);
+    const evaluated = run('eval', '--model', TINY_MODEL, '--adapter', out, '--data', join(dir, 'eval.csv'), '--device', 'cpu', '--precision', 'fp32', '--json');
+    const report = JSON.parse(evaluated.stdout);
+    expect(report.decisionThreshold).toEqual(JSON.parse(readFileSync(join(out, 'lora-node.json'), 'utf8')).decisionThreshold);
+    expect(report.report.perLabel.positive.recall).toBeCloseTo(report.decisionThreshold.recall, 12); // eval measures at the saved threshold
     const overridden = run('predict', '--model', TINY_MODEL, '--adapter', out, '--threshold', '0.999', '--json', 'the movie was good , it is good');
     const line = JSON.parse(overridden.stdout);
     expect(line.label).toBe(line.scores.positive > 0.999 ? 'positive' : 'negative');

@@ -67,6 +67,8 @@ export class Classifier extends NativeHolder<NativeModelHandle> {
   readonly thresholds: readonly number[] | undefined;
   /** Binary: the decision threshold chosen in training (options.threshold, from lora-node.json), if any. */
   readonly decisionThreshold: DecisionThreshold | undefined;
+  /** Binary, multi-class: the softmax temperature fitted in training (options.calibrate), if any. */
+  readonly temperature: number | undefined;
   /** The tabular features this model takes beside the text (from lora-node.json), if any. */
   readonly features: FeatureSchema | undefined;
 
@@ -84,6 +86,7 @@ export class Classifier extends NativeHolder<NativeModelHandle> {
     super(handle, 'Classifier');
     this.thresholds = metadata?.thresholds;
     this.decisionThreshold = metadata?.decisionThreshold;
+    this.temperature = metadata?.temperature;
     this.features = metadata?.features;
     this.tokenizer = tokenizer instanceof LoraNodeError ? undefined : tokenizer;
     this.tokenizerProblem = tokenizer instanceof LoraNodeError ? tokenizer : undefined;
@@ -158,7 +161,7 @@ export class Classifier extends NativeHolder<NativeModelHandle> {
       const batch = this.requireTokenizer().encodeBatch(indices.map((i) => list[i]!), { maxLength: this.maxLength });
       const logits = await this.run(batch, features && featureRows(features, indices));
       indices.forEach((textIndex, row) => {
-        results[textIndex] = predictionFromLogits(logits.subarray(row * K, (row + 1) * K), this.labels, this.task, threshold);
+        results[textIndex] = predictionFromLogits(logits.subarray(row * K, (row + 1) * K), this.labels, this.task, threshold, this.temperature);
       });
     }
     return results;

@@ -40,6 +40,8 @@ export interface AdapterInfo {
   thresholds: readonly number[] | undefined;
   /** Binary: the decision threshold chosen in training (options.threshold), if any. */
   decisionThreshold?: DecisionThreshold | undefined;
+  /** Binary, multi-class: the softmax temperature fitted in training, if any. */
+  temperature?: number | undefined;
 }
 
 export class MultiAdapterClassifier extends NativeHolder<NativeMultiModelHandle> {
@@ -166,7 +168,7 @@ export class MultiAdapterClassifier extends NativeHolder<NativeMultiModelHandle>
         throw new FormatError('ERR_CONFIG', `${dir}: an adapter with tabular features or an ordinal head runs in a single-adapter Classifier (Classifier.load(base, { adapter })), not among several adapters`);
       const labels = metadata?.labels ?? this.baseInfo.labels;
       const task = metadata?.task ?? taskFromConfig(this.baseInfo.problemType, this.baseInfo.labels.length);
-      const info: Omit<AdapterInfo, 'name'> = { dir, labels, task, thresholds: metadata?.thresholds, decisionThreshold: metadata?.decisionThreshold };
+      const info: Omit<AdapterInfo, 'name'> = { dir, labels, task, thresholds: metadata?.thresholds, decisionThreshold: metadata?.decisionThreshold, temperature: metadata?.temperature };
       await handle.addAdapter({
         name: key,
         weightsPath: join(dir, ADAPTER_WEIGHTS),
@@ -221,7 +223,7 @@ export class MultiAdapterClassifier extends NativeHolder<NativeMultiModelHandle>
             adapters.map((a, n) => {
               const K = a.labels.length;
               const threshold = (o.threshold as number | undefined) ?? a.thresholds ?? a.decisionThreshold?.threshold;
-              return [a.name, predictionFromLogits(logits[n]!.subarray(row * K, (row + 1) * K), a.labels, a.task, threshold)];
+              return [a.name, predictionFromLogits(logits[n]!.subarray(row * K, (row + 1) * K), a.labels, a.task, threshold, a.temperature)];
             }),
           );
         });

@@ -47,9 +47,12 @@ export function predictionFromLogits(
   task: Task,
   /** Multi-label: per label or for all (default 0.5). Binary: on the second label's probability (default: the argmax). */
   threshold?: number | readonly number[],
+  /** Binary, multi-class: probabilities are softmax(row / temperature) (a calibrated model's). */
+  temperature = 1,
 ): Prediction {
   if (task === 'ordinal') return ordinalPrediction(row, labels);
-  const values = task === 'regression' ? Array.from(row) : task === 'multi-label' ? Array.from(row, sigmoid) : softmax(row);
+  const values =
+    task === 'regression' ? Array.from(row) : task === 'multi-label' ? Array.from(row, sigmoid) : softmax(temperature === 1 ? row : row.map((v) => v / temperature));
   let best = 0;
   for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
   // Binary: the second label when its probability is above the threshold (0.5: the argmax).

@@ -35,7 +35,8 @@ export async function runEval(args: string[]): Promise<number> {
   if (flags.json) {
     const { task, labels } = classifier;
     const decisionThreshold = classifier.decisionThreshold ?? null;
-    console.log(JSON.stringify({ type: 'report', model, adapter: flags.adapter ?? null, data, examples: examples.length, task, labels, decisionThreshold, report, seconds }));
+    const temperature = classifier.temperature ?? null;
+    console.log(JSON.stringify({ type: 'report', model, adapter: flags.adapter ?? null, data, examples: examples.length, task, labels, decisionThreshold, temperature, report, seconds }));
     return 0;
   }
   const adapter = flags.adapter ? ` + adapter ${flags.adapter}` : '';

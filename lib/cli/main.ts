@@ -39,6 +39,7 @@ Commands:
       --merged           save a merged Hugging Face checkpoint instead of an adapter
       --threshold T      binary: decision threshold chosen on --eval: f1 | precision=P | recall=R
                          (saved with the adapter; predict and eval use it)
+      --calibrate        binary, multi-class: fit a softmax temperature on --eval (calibrated probabilities)
       --checkpoints DIR  write resumable checkpoints there       --checkpoint-every N|epoch (default epoch)
       --resume DIR       continue from a checkpoint (or the latest one in a checkpoints folder)
       --task mlm         masked-language-model training on plain text (--data, --eval: paragraphs separated

@@ -75,6 +75,7 @@ export async function runPredict(args: string[]): Promise<number> {
   const adapter = options.adapter ? ` + adapter ${options.adapter}` : '';
   console.log(`model: ${model}${adapter} (${classifier.task}, labels: ${classifier.labels.join(', ')})`);
   console.log(`device: ${classifier.device}, precision: ${classifier.precision} (${classifier.precisionReason})`);
+  if (classifier.temperature !== undefined) console.log(`calibrated: probabilities are softmax(logits / ${classifier.temperature.toFixed(4)})`);
   const t = classifier.decisionThreshold;
   if (classifier.task === 'binary' && (t || threshold !== undefined)) {
     const chosen = threshold !== undefined ? '--threshold' : `chosen in training for ${describeTarget(t!.target)}`;

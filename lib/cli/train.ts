@@ -38,6 +38,7 @@ const OPTIONS = {
   resume: { type: 'string' },
   merged: { type: 'boolean' },
   threshold: { type: 'string' },
+  calibrate: { type: 'boolean' },
   // task mlm
   'from-scratch': { type: 'boolean' },
   'whole-word-masking': { type: 'boolean' },
@@ -115,6 +116,7 @@ function trainerOptions(flags: Flags, model: string): TrainerOptions {
   }
   options.lora = loraOptions(flags);
   if (flags.threshold !== undefined) options.threshold = thresholdFlag(flags.threshold);
+  if (flags.calibrate) options.calibrate = true;
   return options;
 }
 
@@ -214,6 +216,10 @@ export function printResult(r: TrainResult, seconds: number): void {
   const best = r.best ? ` (weights of step ${r.best.step}, best ${r.best.metric} ${r.best.value.toFixed(4)})` : '';
   console.log(`\nevaluation${best}:\n`);
   console.log(formatReport(r.finalEvaluation, r.labels));
+  const c = r.calibration;
+  if (c) {
+    console.log(`\ncalibrated: temperature ${c.temperature.toFixed(4)}; on the evaluation examples NLL ${c.nllBefore.toFixed(4)} -> ${c.nllAfter.toFixed(4)}, ECE ${c.eceBefore.toFixed(4)} -> ${c.eceAfter.toFixed(4)}`);
+  }
   const t = r.decisionThreshold;
   if (t) {
     const missed = t.met ? '' : ' (not reached: the closest threshold)';

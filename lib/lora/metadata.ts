@@ -19,6 +19,8 @@ export interface LoraNodeMetadata {
   thresholds?: number[];
   /** Binary: the decision threshold on P(labels[1]) chosen on the evaluation set (options.threshold). */
   decisionThreshold?: DecisionThreshold;
+  /** Binary, multi-class: probabilities are softmax(logits / temperature) (options.calibrate). */
+  temperature?: number;
   maxLength?: number;
   baseModel?: string;
   /** Tabular features the model takes (statistics and categories from training); see lib/features/. */
@@ -49,6 +51,8 @@ export async function readMetadata(dir: string): Promise<LoraNodeMetadata | unde
     throw new FormatError('ERR_CONFIG', `${join(dir, METADATA_FILE)}: expected features { numeric: [{ name, mean, std }], categorical: [{ name, categories, embeddingDim }] }`);
   if (m.decisionThreshold !== undefined && (m.task !== 'binary' || !isDecisionThreshold(m.decisionThreshold) || m.decisionThreshold.positiveLabel !== (m.labels as string[])[1]))
     throw new FormatError('ERR_CONFIG', `${join(dir, METADATA_FILE)}: expected decisionThreshold { threshold in [0, 1), positiveLabel: the second label } on a binary task`);
+  if (m.temperature !== undefined && (typeof m.temperature !== 'number' || !(m.temperature > 0) || !Number.isFinite(m.temperature) || (m.task !== 'binary' && m.task !== 'multi-class')))
+    throw new FormatError('ERR_CONFIG', `${join(dir, METADATA_FILE)}: expected temperature, a positive number, on a binary or multi-class task`);
   if (m.task === 'ordinal' && (m.labels as string[]).length < 2)
     throw new FormatError('ERR_CONFIG', `${join(dir, METADATA_FILE)}: an ordinal task needs at least 2 labels`);
   return m as unknown as LoraNodeMetadata;

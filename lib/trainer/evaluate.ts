@@ -37,6 +37,8 @@ export interface Evaluation {
   report: Report;
   /** Probabilities (softmax / sigmoid) or predicted values, row-major [n, K]. */
   outputs: Float32Array;
+  /** Binary and multi-class: the raw logits [n, K] (for calibration). */
+  logits?: Float32Array;
 }
 
 export async function evaluate(
@@ -52,11 +54,14 @@ export async function evaluate(
     thresholds?: readonly number[];
     /** Binary: positive when P(labels[1]) is above it (default: the argmax). */
     decisionThreshold?: number;
+    /** Binary, multi-class: probabilities are softmax(logits / temperature). */
+    temperature?: number;
   },
 ): Promise<Evaluation> {
   const K = labels.length;
   const width = outputWidth(labels, task);  // logits per row: K, or K-1 cumulative ones (ordinal)
   const outputs = new Float32Array(data.count * K);
+  const rawLogits = task === 'binary' || task === 'multi-class' ? new Float32Array(data.count * K) : undefined;
   const ordinalPredicted = task === 'ordinal' ? new Int32Array(data.count) : undefined;  // CORAL's rank rule
   let lossSum = 0;
   for (let start = 0; start < data.count; start += options.batchSize) {
@@ -75,7 +80,8 @@ export async function evaluate(
         ordinalPredicted[start + row] = o.index;
         outputs.set(o.probs, (start + row) * K);
       } else {
-        outputs.set(toOutputs(logits, task), (start + row) * K);
+        rawLogits?.set(logits, (start + row) * K);
+        outputs.set(toOutputs(logits, task, options.temperature ?? 1), (start + row) * K);
       }
     }
   }
@@ -83,14 +89,14 @@ export async function evaluate(
   const report = ordinalPredicted
     ? { ...classificationReport(data.labels as Int32Array, ordinalPredicted, labels, outputs), ordinal: ordinalScores(data.labels as Int32Array, ordinalPredicted, K) }
     : reportFor(task, data, outputs, labels, options);
-  return { report: { ...report, loss }, outputs };
+  return { report: { ...report, loss }, outputs, ...(rawLogits ? { logits: rawLogits } : {}) };
 }
 
-function toOutputs(logits: Float32Array, task: Task): Float32Array {
+function toOutputs(logits: Float32Array, task: Task, temperature: number): Float32Array {
   if (task === 'regression') return logits;
   if (task === 'multi-label') return logits.map((v) => 1 / (1 + Math.exp(-v)));
-  const max = Math.max(...logits);
-  const exps = logits.map((v) => Math.exp(v - max));
+  const max = Math.max(...logits) / temperature;
+  const exps = logits.map((v) => Math.exp(v / temperature - max));
   const sum = exps.reduce((a, b) => a + b, 0);
   return exps.map((e) => e / sum);
 }

@@ -48,6 +48,11 @@ export interface TrainerOptions {
    * with the adapter; Classifier.predict applies it.
    */
   threshold?: ThresholdTarget;
+  /**
+   * Binary, multi-class: fit a softmax temperature on the evaluation examples (temperature
+   * scaling), so predicted probabilities match observed frequencies. Saved with the adapter.
+   */
+  calibrate?: boolean;
   checkpoints?: { dir: string; every?: 'epoch' | number; keep?: number };
   /** QLoRA: hold the frozen transformer-block linears in 4 bits ({ type: 'nf4', blockSize: 64, doubleQuant: true }). */
   quantization?: ModelQuantizationOptions;
@@ -79,6 +84,7 @@ export interface ResolvedTrainerOptions {
   evaluation: { every: 'epoch' | number; metric: MetricName | undefined };
   earlyStopping: { patience: number; metric: MetricName | undefined; minDelta: number } | undefined;
   threshold: ThresholdTarget | undefined;
+  calibrate: boolean;
   checkpoints: { dir: string; every: 'epoch' | number; keep: number } | undefined;
   quantization: ModelQuantizationOptions | undefined;
   hub: HubOptions | undefined;
@@ -166,6 +172,13 @@ export function resolveTrainerOptions(options: unknown): ResolvedTrainerOptions 
       if (o.task !== undefined && o.task !== 'binary')
         throw new ArgumentError(`Expected task 'binary' with options.threshold (a decision threshold on one label's probability) but received task '${String(o.task)}'`);
       return target;
+    })(),
+    calibrate: (() => {
+      if (o.calibrate === undefined || o.calibrate === false) return false;
+      if (o.calibrate !== true) throw expected('a boolean', 'options.calibrate', o.calibrate);
+      if (o.task !== undefined && o.task !== 'binary' && o.task !== 'multi-class')
+        throw new ArgumentError(`Expected task 'binary' or 'multi-class' with options.calibrate (a softmax temperature) but received task '${String(o.task)}'`);
+      return true;
     })(),
     quantization: o.quantization === undefined ? undefined : modelQuantization(o.quantization, 'options.quantization'),
     hub: o.hub === undefined ? undefined : (optionsObject(o.hub, 'options.hub') as HubOptions),

@@ -19,6 +19,7 @@ import { type RiskHeadPlan, attachRiskHead, loadRiskHeadWeights, needsRiskHead, 
 import { ordinalStartThresholds } from '../risk/ordinal.js';
 import { type MetricName, type Report, higherIsBetter, metricValue, tuneThresholds } from '../metrics/index.js';
 import { type DecisionThreshold, chooseDecisionThreshold, describeTarget } from '../metrics/operating-point.js';
+import { type Calibration, calibrate } from '../metrics/calibration.js';
 import { type MaskedLmReport, evaluateMaskedLm } from '../mlm/evaluate.js';
 import type { TextExample } from '../mlm/packing.js';
 import { type MaskedLmRun, prepareMaskedLm } from '../mlm/prepare.js';
@@ -89,6 +90,8 @@ export interface TrainResult {
   thresholds?: number[];
   /** Binary with options.threshold: the decision threshold chosen on the evaluation set. */
   decisionThreshold?: DecisionThreshold;
+  /** With options.calibrate: the temperature fitted on the evaluation set, and what it changed. */
+  calibration?: Calibration;
   /** Set when the head was initialised fresh (a base checkpoint, or another label count). */
   headNotice?: string;
 }
@@ -116,7 +119,14 @@ export class Trainer extends EventEmitter {
   private lora: ResolvedLora | undefined;
   private quantization: FourBitConfig | undefined;
   private trained:
-    | { labels: string[]; task: TrainTask; thresholds?: number[]; decisionThreshold?: DecisionThreshold; features?: FeatureSchema | undefined }
+    | {
+        labels: string[];
+        task: TrainTask;
+        thresholds?: number[];
+        decisionThreshold?: DecisionThreshold;
+        temperature?: number;
+        features?: FeatureSchema | undefined;
+      }
     | undefined;
   /** options.model as a local folder (a hub repo id is fetched into the cache). */
   private modelDir: string | undefined;
@@ -178,11 +188,12 @@ export class Trainer extends EventEmitter {
   private saveContext(): SaveContext {
     if (this.disposed) throw new DisposedError('Trainer');
     if (!this.handle || !this.trained || this.trained.task === 'mlm') throw new ArgumentError('Expected a trained model: call train() before save()');
-    const { labels, task, thresholds, decisionThreshold, features } = this.trained as {
+    const { labels, task, thresholds, decisionThreshold, temperature, features } = this.trained as {
       labels: string[];
       task: Task;
       thresholds?: number[];
       decisionThreshold?: DecisionThreshold;
+      temperature?: number;
       features?: FeatureSchema;
     };
     const ctx: SaveContext = {
@@ -196,6 +207,7 @@ export class Trainer extends EventEmitter {
         baseModel: this.options.model,
         ...(thresholds ? { thresholds } : {}),
         ...(decisionThreshold ? { decisionThreshold } : {}),
+        ...(temperature !== undefined ? { temperature } : {}),
         ...(features ? { features } : {}),
       },
       riskHead: needsRiskHead(this.riskPlan()),
@@ -225,6 +237,9 @@ export class Trainer extends EventEmitter {
     if (o.threshold && task !== 'binary')
       throw new ArgumentError(`Expected a binary task with options.threshold but the labels make this a ${task} task (${labels.length} labels)`);
     if (o.threshold && !held) throw new ArgumentError('Expected evalExamples to choose options.threshold on but received none');
+    if (o.calibrate && task !== 'binary' && task !== 'multi-class')
+      throw new ArgumentError(`Expected a binary or multi-class task with options.calibrate but the labels make this a ${task} task`);
+    if (o.calibrate && !held) throw new ArgumentError('Expected evalExamples to fit options.calibrate on but received none');
 
     this.handle?.dispose();
     this.handle = undefined;
@@ -421,8 +436,13 @@ export class Trainer extends EventEmitter {
     let finalEvaluation: Evaluation | undefined;
     let thresholds: number[] | undefined;
     let decisionThreshold: DecisionThreshold | undefined;
+    let calibration: Calibration | undefined;
     if (evaluating) {
       finalEvaluation = await this.evaluateHeld(run);
+      if (this.options.calibrate) {
+        calibration = calibrate(finalEvaluation.logits!, run.held!.labels as Int32Array, run.labels.length);
+        finalEvaluation = await this.evaluateHeld(run, { temperature: calibration.temperature });
+      }
       if (run.task === 'multi-label') {
         thresholds = tuneThresholds(run.held!.labels as Float32Array, finalEvaluation.outputs, run.labels.length);
         finalEvaluation = await this.evaluateHeld(run, { thresholds });
@@ -431,7 +451,7 @@ export class Trainer extends EventEmitter {
         decisionThreshold = chooseDecisionThreshold(run.held!.labels as Int32Array, finalEvaluation.outputs, run.labels, this.options.threshold);
         if (!decisionThreshold.met)
           this.emit('notice', `no threshold reaches ${describeTarget(decisionThreshold.target)} on the evaluation examples; using the closest (${decisionThreshold.threshold.toFixed(4)}: precision ${decisionThreshold.precision.toFixed(3)}, recall ${decisionThreshold.recall.toFixed(3)})`);
-        finalEvaluation = await this.evaluateHeld(run, { decisionThreshold: decisionThreshold.threshold });
+        finalEvaluation = await this.evaluateHeld(run, { decisionThreshold: decisionThreshold.threshold, ...(calibration ? { temperature: calibration.temperature } : {}) });
       }
     }
     this.trained = {
@@ -439,6 +459,7 @@ export class Trainer extends EventEmitter {
       task: run.task,
       ...(thresholds ? { thresholds } : {}),
       ...(decisionThreshold ? { decisionThreshold } : {}),
+      ...(calibration ? { temperature: calibration.temperature } : {}),
       features: this.trained?.features,
     };
     const result: TrainResult = {
@@ -455,11 +476,12 @@ export class Trainer extends EventEmitter {
     if (state.bestStep !== null && state.bestValue !== null) result.best = { step: state.bestStep, metric, value: state.bestValue };
     if (thresholds) result.thresholds = thresholds;
     if (decisionThreshold) result.decisionThreshold = decisionThreshold;
+    if (calibration) result.calibration = calibration;
     if (run.headNotice) result.headNotice = run.headNotice;
     return result;
   }
 
-  private evaluateHeld(run: RunState, cut: { thresholds?: number[]; decisionThreshold?: number } = {}): Promise<Evaluation> {
+  private evaluateHeld(run: RunState, cut: { thresholds?: number[]; decisionThreshold?: number; temperature?: number } = {}): Promise<Evaluation> {
     const batchSize = Math.max(this.options.batchSize, 32);
     if (run.task === 'mlm') {
       return evaluateMaskedLm(this.handle!, this.mlm!.held!, this.mlm!.spec, { batchSize, padTokenId: run.padTokenId, seed: this.options.seed })

@@ -60,10 +60,14 @@ export async function runTrain(args: string[]): Promise<number> {
   const started = performance.now();
   const { train, evalExamples, task } = options.task === 'mlm' ? await readTexts(flags) : await readData(flags, options.task);
   options.task = task;
+  // An inferred task that the flag does not fit: say where the task came from.
+  const needs = options.threshold ? { flag: '--threshold', tasks: ['binary'] } : options.calibrate ? { flag: '--calibrate', tasks: ['binary', 'multi-class'] } : undefined;
+  if (needs && flags.task === undefined && !needs.tasks.includes(task))
+    throw new ArgumentError(`Expected a ${needs.tasks.join(' or ')} task with ${needs.flag} but the labels in ${data} make it ${task}`);
   const json = flags.json ?? false;
   if (!json) console.log(describeRun(options, data, train, flags.eval, evalExamples));
 
-  using trainer = new Trainer(options);
+  using trainer = withFlagNames(() => new Trainer(options));
   let result: TrainResult;
   try {
     result = await trainWithProgress(trainer, train, { evalExamples, resumeFrom: flags.resume }, createReporter(progressMode(json)));
@@ -117,7 +121,22 @@ function trainerOptions(flags: Flags, model: string): TrainerOptions {
   options.lora = loraOptions(flags);
   if (flags.threshold !== undefined) options.threshold = thresholdFlag(flags.threshold);
   if (flags.calibrate) options.calibrate = true;
+  for (const flag of ['threshold', 'calibrate'] as const) {
+    if (flags[flag] === undefined || flags.eval !== undefined) continue;
+    throw new ArgumentError(`Expected --eval FILE with --${flag} (it is fitted on the evaluation examples) but received none`);
+  }
   return options;
+}
+
+/** Runs `make`, rewording the library's option names in its errors as the flags that set them. */
+function withFlagNames<T>(make: () => T): T {
+  try {
+    return make();
+  } catch (error) {
+    if (!(error instanceof ArgumentError)) throw error;
+    const message = error.message.replace(/options\.(threshold|calibrate)\b/g, '--$1').replace(/\btask '([\w-]+)'/g, '--task $1');
+    throw new ArgumentError(message);
+  }
 }
 
 /** --threshold f1 | precision=P | recall=R (binary: the decision threshold chosen on --eval). */

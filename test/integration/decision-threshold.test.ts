@@ -97,6 +97,13 @@ describe('a binary model trained for recall >= 0.95', () => {
     expect(line.label).toBe(line.scores.positive > 0.999 ? 'positive' : 'negative');
     expect(run('train', '--model', TINY_MODEL, '--data', join(dir, 'train.csv'), '--out', out, '--threshold', 'precision').stderr)
       .toMatch(/Expected f1, precision=P or recall=R \(0 < P, R <= 1\) for --threshold but received "precision"/);
+    expect(run('train', '--model', TINY_MODEL, '--data', join(dir, 'train.csv'), '--out', out, '--threshold', 'f1').stderr)
+      .toMatch(/Expected --eval FILE with --threshold \(it is fitted on the evaluation examples\) but received none \[ERR_INVALID_ARGUMENT\]/);
+    const threeLabels = csv(join(dir, 'three.csv'), multiClassExamples(30, 1));
+    expect(run('train', '--model', TINY_MODEL, '--data', threeLabels, '--eval', threeLabels, '--out', out, '--threshold', 'f1').stderr)
+      .toMatch(/Expected a binary task with --threshold but the labels in .*three\.csv make it multi-class \[ERR_INVALID_ARGUMENT\]/);
+    expect(run('train', '--model', TINY_MODEL, '--data', threeLabels, '--eval', threeLabels, '--out', out, '--threshold', 'f1', '--task', 'multi-class').stderr)
+      .toMatch(/Expected --task binary with --threshold .* but received --task multi-class \[ERR_INVALID_ARGUMENT\]/);
   }, 120_000);
 });
 

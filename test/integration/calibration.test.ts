@@ -18,13 +18,16 @@ const noisy = (examples: Example[]) => examples.map((e, i) => (i % 5 === 0 ? { .
 const held = noisy(binaryExamples(100, 12));
 
 describe('a calibrated binary model', () => {
-  const adapter = join(mkdtempSync(join(tmpdir(), 'lora-node-calibrate-')), 'adapter');
+  const dir = mkdtempSync(join(tmpdir(), 'lora-node-calibrate-'));
+  const adapter = join(dir, 'adapter');
+  const merged = join(dir, 'merged');
   let result: TrainResult;
 
   beforeAll(async () => {
-    using trainer = new Trainer({ ...tinyTraining(5), calibrate: true });
+    using trainer = new Trainer({ ...tinyTraining(5), calibrate: true, threshold: 'f1' });
     result = await trainer.train(binaryExamples(200, 11), { evalExamples: held });
     await trainer.save(adapter);
+    await trainer.saveMerged(merged);
   }, 60_000);
 
   it('softens an overconfident model: T > 1 and a lower NLL on the evaluation examples', () => {
@@ -40,7 +43,7 @@ describe('a calibrated binary model', () => {
     const T = clf.temperature!;
     expect(T).toBe(result.calibration!.temperature);
     const texts = held.slice(0, 12).map((e) => e.text);
-    const predictions = await clf.predict(texts);
+    const predictions = await clf.predict(texts, { threshold: 0.5 }); // 0.5: the argmax, not the saved threshold
     const logits = await clf.logits(clf.encode(texts));
     predictions.forEach((p, i) => {
       const [a, b] = [logits[i * 2]!, logits[i * 2 + 1]!];
@@ -48,6 +51,20 @@ describe('a calibrated binary model', () => {
       expect(p.scores.positive).toBeCloseTo(positive, 6);
       expect(p.label).toBe(b > a ? 'positive' : 'negative');
     });
+  });
+
+  it('a merged checkpoint keeps the temperature and the decision threshold (chosen on calibrated probabilities)', async () => {
+    using clf = await Classifier.load(merged, RUNTIME);
+    expect(clf.temperature).toBe(result.calibration!.temperature);
+    expect(clf.decisionThreshold).toEqual(result.decisionThreshold);
+    const texts = held.map((e) => e.text);
+    const predictions = await clf.predict(texts);
+    const t = clf.decisionThreshold!.threshold;
+    predictions.forEach((p) => expect(p.label).toBe(p.scores.positive! > t ? 'positive' : 'negative'));
+    // The threshold's reported recall is the recall of these calibrated predictions.
+    const positives = held.filter((e) => e.label === 'positive').length;
+    const found = predictions.filter((p, i) => p.label === 'positive' && held[i]!.label === 'positive').length;
+    expect(found / positives).toBeCloseTo(result.decisionThreshold!.recall, 12);
   });
 });
 

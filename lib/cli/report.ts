@@ -53,7 +53,11 @@ function classificationText(r: ClassificationReport, labels: readonly string[]):
   lines.push('', row('accuracy', w, ['', '', f4(r.accuracy), String(n)]));
   lines.push(row('macro avg', w, [...scoreCells(r.macro), String(n)]));
   lines.push(row('weighted avg', w, [...scoreCells(r.weighted), String(n)]));
-  const extras = [r.rocAuc !== undefined ? `ROC-AUC ${f4(r.rocAuc)}` : '', r.loss !== undefined ? `loss ${f4(r.loss)}` : ''].filter(Boolean);
+  const extras = [
+    r.rocAuc !== undefined ? `ROC-AUC ${f4(r.rocAuc)}` : '',
+    r.averagePrecision !== undefined ? `average precision ${f4(r.averagePrecision)}` : '',
+    r.loss !== undefined ? `loss ${f4(r.loss)}` : '',
+  ].filter(Boolean);
   if (r.ordinal) extras.unshift(`MAE (classes) ${f4(r.ordinal.mae)}  quadratic weighted kappa ${f4(r.ordinal.qwk)}`);
   if (extras.length) lines.push('', extras.join('  '));
   lines.push('', 'confusion matrix (rows: true label, columns: predicted)');
@@ -65,13 +69,13 @@ function classificationText(r: ClassificationReport, labels: readonly string[]):
 
 function multiLabelText(r: MultiLabelReport, labels: readonly string[]): string {
   const w = labelWidth(labels);
-  const lines = [row('', w, ['precision', 'recall', 'f1-score', 'support', 'ROC-AUC', 'threshold']), ''];
+  const lines = [row('', w, ['precision', 'recall', 'f1-score', 'support', 'ROC-AUC', 'AP', 'threshold']), ''];
   labels.forEach((label, k) => {
     const s = r.perLabel[label]!;
-    lines.push(row(label, w, [...scoreCells(s), String(s.support), f4(s.rocAuc), f4(r.thresholds[k])]));
+    lines.push(row(label, w, [...scoreCells(s), String(s.support), f4(s.rocAuc), f4(s.averagePrecision), f4(r.thresholds[k])]));
   });
   lines.push('', row('micro avg', w, scoreCells(r.micro)), row('macro avg', w, scoreCells(r.macro)), row('weighted avg', w, scoreCells(r.weighted)));
-  const extras = [`subset accuracy ${f4(r.subsetAccuracy)}`, `hamming loss ${f4(r.hammingLoss)}`, `ROC-AUC ${f4(r.rocAuc)}`];
+  const extras = [`subset accuracy ${f4(r.subsetAccuracy)}`, `hamming loss ${f4(r.hammingLoss)}`, `ROC-AUC ${f4(r.rocAuc)}`, `average precision ${f4(r.averagePrecision)}`];
   if (r.loss !== undefined) extras.push(`loss ${f4(r.loss)}`);
   lines.push('', extras.join('  '));
   return lines.join('\n');

@@ -1,7 +1,8 @@
-// Single-label (binary and multi-class) evaluation: accuracy, P/R/F1, confusion matrix, ROC-AUC.
+// Single-label (binary and multi-class) evaluation: accuracy, P/R/F1, confusion matrix, ROC-AUC, AP.
 import { ArgumentError, expected } from '../errors.js';
 import { averages, scoresFromCounts, type Averages, type LabelScores } from './averages.js';
 import type { OrdinalScores } from './ordinal.js';
+import { averagePrecision } from './average-precision.js';
 import { meanDefined, rocAuc } from './roc-auc.js';
 
 export interface ClassificationReport extends Averages {
@@ -16,6 +17,12 @@ export interface ClassificationReport extends Averages {
    * classes present (sklearn's multi_class='ovr', average='macro').
    */
   rocAuc?: number;
+  /**
+   * Only when probabilities are given. Binary: the average precision of labels[1]'s probability
+   * (sklearn's average_precision_score(y, p[:, 1])); multi-class: the mean one-vs-rest AP over
+   * labels with positives (sklearn's average='macro' on binarized labels).
+   */
+  averagePrecision?: number;
   /** Mean loss, when the caller adds it. */
   loss?: number;
   /** Ordinal tasks: metrics that respect the order of the labels (metrics/ordinal.ts). */
@@ -60,7 +67,10 @@ export function classificationReport(
     perLabel: Object.fromEntries(labels.map((label, k) => [label, scoresFromCounts(counts[k]!)])),
     confusionMatrix,
   };
-  if (probs !== undefined) report.rocAuc = singleLabelAuc(yTrue, probs, K);
+  if (probs !== undefined) {
+    report.rocAuc = oneVsRest(yTrue, probs, K, rocAuc);
+    report.averagePrecision = oneVsRest(yTrue, probs, K, averagePrecision);
+  }
   return report;
 }
 
@@ -70,12 +80,12 @@ function classId(ids: Int32Array, i: number, K: number, name: string): number {
   return id;
 }
 
-function singleLabelAuc(yTrue: Int32Array, probs: Float32Array, K: number): number {
+/** A ranking metric of the class probabilities: of labels[1] for binary, the one-vs-rest mean for multi-class. */
+function oneVsRest(yTrue: Int32Array, probs: Float32Array, K: number, metric: (y: number[], s: number[]) => number): number {
   const n = yTrue.length;
   if (!(probs instanceof Float32Array) || probs.length !== n * K)
     throw expected(`a Float32Array of length ${n * K} (${n} rows × ${K} labels)`, 'probs', probs);
-  const oneVsRest = (k: number): number =>
-    rocAuc(Array.from(yTrue, (t) => (t === k ? 1 : 0)), Array.from({ length: n }, (_, i) => probs[i * K + k]!));
-  if (K === 2) return oneVsRest(1);
-  return meanDefined(Array.from({ length: K }, (_, k) => oneVsRest(k)));
+  const of = (k: number): number => metric(Array.from(yTrue, (t) => (t === k ? 1 : 0)), Array.from({ length: n }, (_, i) => probs[i * K + k]!));
+  if (K === 2) return of(1);
+  return meanDefined(Array.from({ length: K }, (_, k) => of(k)));
 }

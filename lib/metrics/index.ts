@@ -9,6 +9,7 @@ export { classificationReport, type ClassificationReport } from './classificatio
 export { multiLabelReport, tuneThresholds, type MultiLabelReport } from './multilabel.js';
 export { regressionReport, type RegressionReport } from './regression.js';
 export { rocAuc } from './roc-auc.js';
+export { averagePrecision } from './average-precision.js';
 export { ordinalScores, quadraticWeightedKappa, type OrdinalScores } from './ordinal.js';
 export type { Averages, LabelScores, Scores } from './averages.js';
 
@@ -23,6 +24,7 @@ export const METRIC_NAMES = [
   'precision_macro', 'precision_micro', 'precision_weighted',
   'recall_macro', 'recall_micro', 'recall_weighted',
   'roc_auc',
+  'average_precision',
   'subset_accuracy', 'hamming_loss',
   'mse', 'mae', 'rmse', 'r2',
   'qwk',
@@ -66,6 +68,7 @@ function lookup(report: Report, name: MetricName): number | undefined {
   }
   if (averaged) return report[averaged[2] as 'macro' | 'micro' | 'weighted'][averaged[1] as 'precision' | 'recall' | 'f1'];
   if (name === 'roc_auc') return report.rocAuc;
+  if (name === 'average_precision') return report.averagePrecision;
   // Ordinal: 'mae' is the mean absolute error in classes, 'qwk' the quadratic weighted kappa.
   if (report.kind === 'classification' && report.ordinal && (name === 'mae' || name === 'qwk')) return report.ordinal[name];
   if (report.kind === 'classification') return name === 'accuracy' ? report.accuracy : undefined;

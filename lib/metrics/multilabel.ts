@@ -1,6 +1,7 @@
 // Multi-label evaluation (one sigmoid per label) and per-label decision thresholds.
 import { ArgumentError, expected } from '../errors.js';
 import { averages, scoresFromCounts, type Averages, type Counts, type LabelScores } from './averages.js';
+import { averagePrecision } from './average-precision.js';
 import { meanDefined, rocAuc } from './roc-auc.js';
 
 export interface MultiLabelReport extends Averages {
@@ -9,10 +10,12 @@ export interface MultiLabelReport extends Averages {
   subsetAccuracy: number;
   /** Share of (example, label) decisions that are wrong. */
   hammingLoss: number;
-  /** Per label; rocAuc is NaN for a label whose targets are all 0 or all 1. */
-  perLabel: Record<string, LabelScores & { rocAuc: number }>;
+  /** Per label; rocAuc is NaN for a label whose targets are all 0 or all 1, averagePrecision for one without positives. */
+  perLabel: Record<string, LabelScores & { rocAuc: number; averagePrecision: number }>;
   /** Mean of the per-label ROC-AUCs that are defined; NaN when none is. */
   rocAuc: number;
+  /** Mean of the per-label average precisions that are defined (sklearn's average='macro'). */
+  averagePrecision: number;
   /** The thresholds used: label k is predicted when probs[i * K + k] > thresholds[k]. */
   thresholds: number[];
   /** Mean loss, when the caller adds it. */
@@ -51,13 +54,15 @@ export function multiLabelReport(
     wrong += rowWrong;
   }
   const aucs = labels.map((_, k) => rocAuc(column(yTrue, n, K, k), column(probs, n, K, k)));
+  const aps = labels.map((_, k) => averagePrecision(column(yTrue, n, K, k), column(probs, n, K, k)));
   return {
     kind: 'multi-label',
     subsetAccuracy: n === 0 ? 0 : exactRows / n,
     hammingLoss: n === 0 ? 0 : wrong / (n * K),
     ...averages(counts),
-    perLabel: Object.fromEntries(labels.map((label, k) => [label, { ...scoresFromCounts(counts[k]!), rocAuc: aucs[k]! }])),
+    perLabel: Object.fromEntries(labels.map((label, k) => [label, { ...scoresFromCounts(counts[k]!), rocAuc: aucs[k]!, averagePrecision: aps[k]! }])),
     rocAuc: meanDefined(aucs),
+    averagePrecision: meanDefined(aps),
     thresholds: cut,
   };
 }

@@ -2,6 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
+  averagePrecision,
   classificationReport,
   higherIsBetter,
   metricValue,
@@ -101,6 +102,36 @@ describe('classificationReport', () => {
   });
 });
 
+describe('averagePrecision', () => {
+  it('sums (R_n − R_{n−1}) · P_n from the highest score down, worked by hand', () => {
+    // truth 1 0 1 1 0 by falling score, 3 positives. After each score: (P, R) =
+    // (1, 1/3), (1/2, 1/3), (2/3, 2/3), (3/4, 1), (3/5, 1) → 1/3·1 + 0 + 1/3·2/3 + 1/3·3/4 + 0 = 29/36.
+    expect(averagePrecision([1, 0, 1, 1, 0], [0.9, 0.8, 0.7, 0.6, 0.5])).toBeCloseTo(29 / 36, 15);
+  });
+
+  it('treats tied scores as one step; NaN without positives', () => {
+    // One step to (P, R) = (1/2, 1).
+    expect(averagePrecision([1, 0], [0.5, 0.5])).toBeCloseTo(0.5, 15);
+    // 0.9 alone: (1, 1/2); then 0.4 tied with a positive and a negative: (2/3, 1) → 1/2 + 1/2·2/3.
+    expect(averagePrecision([1, 1, 0], [0.9, 0.4, 0.4])).toBeCloseTo(1 / 2 + 1 / 3, 15);
+    expect(averagePrecision([0, 0], [0.1, 0.9])).toBeNaN();
+  });
+
+  it('is in the classification and multi-label reports, and a metric', () => {
+    const probs = Float32Array.from([0.1, 0.9, 0.2, 0.8, 0.3, 0.7, 0.4, 0.6, 0.5, 0.5]); // P(labels[1]) 0.9 0.8 0.7 0.6 0.5
+    const binary = classificationReport(Int32Array.from([1, 0, 1, 1, 0]), Int32Array.from([1, 1, 1, 1, 0]), ['a', 'b'], probs);
+    expect(binary.averagePrecision).toBeCloseTo(29 / 36, 6);
+    expect(metricValue(binary, 'average_precision')).toBe(binary.averagePrecision);
+    expect(higherIsBetter('average_precision')).toBe(true);
+    // Multi-label: label 0 as above, label 1 a perfect ranking (AP 1): macro mean (29/36 + 1) / 2.
+    const yTrue = Float32Array.from([1, 1, 0, 0, 1, 0, 1, 0, 0, 0]);
+    const ml = multiLabelReport(yTrue, Float32Array.from([0.9, 0.9, 0.8, 0.1, 0.7, 0.1, 0.6, 0.1, 0.5, 0.1]), ['x', 'y']);
+    expect(ml.perLabel.x!.averagePrecision).toBeCloseTo(29 / 36, 6);
+    expect(ml.perLabel.y!.averagePrecision).toBeCloseTo(1, 6);
+    expect(ml.averagePrecision).toBeCloseTo((29 / 36 + 1) / 2, 6);
+  });
+});
+
 describe('rocAuc', () => {
   it('averages ties, worked by hand', () => {
     // positives 0.35, 0.8, 0.4; negatives 0.1, 0.4, 0.4.
@@ -138,12 +169,14 @@ describe('multiLabelReport', () => {
     // l0 tp1 fp1 fn1 → ½ ½ ½; l1 tp2 → 1 1 1; l2 tp1 → 1 1 1. macro F1 = (½+1+1)/3 = 5/6;
     // micro tp4 fp1 fn1 → P = R = F1 = 4/5.
     // AUC l0: positives 0.9, 0.3 vs negatives 0.4, 0.6 → 0.9 wins 2, 0.3 wins 0 → 2/4; l1 and l2 separate perfectly → 1.
+    // AP l0: by falling score 0.9 (pos) 0.6 0.4 (neg) 0.3 (pos) → ½·1 + ½·2/4 = 3/4; l1, l2 → 1.
     const r = multiLabelReport(hand.yTrue, hand.probs, hand.labels, 0.5);
     expect(r.kind).toBe('multi-label');
     expect(r.subsetAccuracy).toBe(0.5);
     expect(r.hammingLoss).toBeCloseTo(1 / 6, 15);
-    expect(r.perLabel['l0']).toEqual({ precision: 0.5, recall: 0.5, f1: 0.5, support: 2, rocAuc: 0.5 });
-    expect(r.perLabel['l1']).toEqual({ precision: 1, recall: 1, f1: 1, support: 2, rocAuc: 1 });
+    expect(r.perLabel['l0']).toEqual({ precision: 0.5, recall: 0.5, f1: 0.5, support: 2, rocAuc: 0.5, averagePrecision: 0.75 });
+    expect(r.perLabel['l1']).toEqual({ precision: 1, recall: 1, f1: 1, support: 2, rocAuc: 1, averagePrecision: 1 });
+    expect(r.averagePrecision).toBeCloseTo((0.75 + 1 + 1) / 3, 15);
     expectScores(r.macro, { precision: 5 / 6, recall: 5 / 6, f1: 5 / 6 });
     expectScores(r.micro, { precision: 4 / 5, recall: 4 / 5, f1: 4 / 5 });
     expect(r.rocAuc).toBeCloseTo(2.5 / 3, 15);
@@ -251,7 +284,7 @@ describe('metricValue', () => {
     expect(e.code).toBe('ERR_INVALID_ARGUMENT');
     expect(e.message).toBe(
       "Expected one of 'accuracy', 'f1_macro', 'f1_micro', 'f1_weighted', 'precision_macro', 'precision_micro', 'precision_weighted', " +
-        "'recall_macro', 'recall_micro', 'recall_weighted', 'roc_auc' for metric (the classification report's metrics) but received the string \"mse\"",
+        "'recall_macro', 'recall_micro', 'recall_weighted', 'roc_auc', 'average_precision' for metric (the classification report's metrics) but received the string \"mse\"",
     );
     expect(caught(() => metricValue(classification, 'f2' as never)).message).toMatch(/^Expected one of 'loss', 'accuracy', .* for metric but received the string "f2"$/);
   });

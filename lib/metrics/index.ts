@@ -10,6 +10,8 @@ export { multiLabelReport, tuneThresholds, type MultiLabelReport } from './multi
 export { regressionReport, type RegressionReport } from './regression.js';
 export { rocAuc } from './roc-auc.js';
 export { averagePrecision } from './average-precision.js';
+export { chooseThreshold, type DecisionThreshold, type OperatingPoint, type ThresholdTarget } from './operating-point.js';
+export { calibrate, expectedCalibrationError, type Calibration } from './calibration.js';
 export { ordinalScores, quadraticWeightedKappa, type OrdinalScores } from './ordinal.js';
 export type { Averages, LabelScores, Scores } from './averages.js';
 

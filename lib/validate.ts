@@ -55,3 +55,10 @@ export function deviceOption(value: unknown, name = 'options.device'): string {
     throw expected("'auto', 'cpu', 'cuda' or 'cuda:N'", name, value);
   return value;
 }
+
+/** An array or typed array of numbers (the metrics' inputs), else ERR_INVALID_ARGUMENT naming `name`. */
+export function numberList(value: unknown, name: string): ArrayLike<number> {
+  if (Array.isArray(value) || (ArrayBuffer.isView(value) && !(value instanceof DataView) && !(value instanceof BigInt64Array) && !(value instanceof BigUint64Array)))
+    return value as ArrayLike<number>;
+  throw expected('an array or typed array of numbers', name, value);
+}

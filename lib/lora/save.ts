@@ -6,6 +6,7 @@ import { copyFile, lstat, mkdir, rename, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 
 import { LoraNodeError } from '../errors.js';
+import { nonEmptyString } from '../validate.js';
 import { type FourBitConfig, configWithLabels } from '../hf-config.js';
 import type { NativeModelHandle } from '../native/types.js';
 import type { Task } from '../task.js';
@@ -16,6 +17,17 @@ import { nativeLabels, saveRiskHead } from '../risk/head.js';
 
 /** Tokenizer files copied next to saved weights, so the folder is a complete checkpoint. */
 export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'vocab.txt', 'special_tokens_map.json'];
+
+/** Creates the output folder `dir` (a non-empty path string, else ERR_INVALID_ARGUMENT). */
+export async function makeOutputDir(dir: unknown): Promise<string> {
+  const path = nonEmptyString(dir, 'dir');
+  try {
+    await mkdir(path, { recursive: true });
+  } catch (error) {
+    throw new LoraNodeError('ERR_IO', `Cannot create the folder ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  return path;
+}
 
 /** Temp file + rename: a crash never leaves a half-written file. */
 export async function writeAtomic(path: string, text: string): Promise<void> {
@@ -42,7 +54,7 @@ export interface SaveContext {
 }
 
 export async function writeAdapter(ctx: SaveContext, lora: ResolvedLora, dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true });
+  await makeOutputDir(dir);
   await ctx.handle.saveTrainable(join(dir, ADAPTER_WEIGHTS), { format: 'pt' });
   await writeAtomic(join(dir, ADAPTER_CONFIG), adapterConfigJson(lora, ctx.baseModelName ?? basename(ctx.checkpointDir)));
   await writeAtomic(join(dir, METADATA_FILE), metadataJson({ format: 1, labels: [...ctx.labels], task: ctx.task, ...ctx.metadata }));
@@ -55,7 +67,7 @@ export async function writeAdapter(ctx: SaveContext, lora: ResolvedLora, dir: st
  * which rounds it again (use a full-precision base for an exact merge).
  */
 export async function writeMerged(ctx: SaveContext, dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true });
+  await makeOutputDir(dir);
   ctx.handle.mergeLora();
   try {
     await ctx.handle.saveStateDict(join(dir, 'model.safetensors'), { format: 'pt' });

@@ -3,9 +3,12 @@
 // the highest down (tied scores form one step). For rare positives — most risk data — it
 // says more than ROC-AUC, which many easy negatives inflate.
 import { ArgumentError, expected } from '../errors.js';
+import { numberList } from '../validate.js';
 
 /** AP of scores for 0/1 targets; NaN without positives (the curve is undefined then). */
 export function averagePrecision(yTrue: ArrayLike<number>, scores: ArrayLike<number>): number {
+  numberList(yTrue, 'yTrue');
+  numberList(scores, 'scores');
   const n = yTrue.length;
   if (scores.length !== n) throw expected(`scores of length ${n} (one per target)`, 'scores', scores);
   let positives = 0;

@@ -3,6 +3,7 @@
 // most precision). A text is positive when P(positive) > threshold, as multi-label
 // labels are on above theirs; 0.5 is the plain argmax.
 import { ArgumentError, expected } from '../errors.js';
+import { numberList } from '../validate.js';
 
 export type ThresholdTarget = 'f1' | { precision: number } | { recall: number };
 
@@ -65,6 +66,9 @@ export function describeTarget(target: ThresholdTarget): string {
  * and `met` is false.
  */
 export function chooseThreshold(truth: ArrayLike<number>, scores: ArrayLike<number>, target: ThresholdTarget): OperatingPoint {
+  numberList(truth, 'truth');
+  numberList(scores, 'scores');
+  thresholdTarget(target, 'target');
   const n = truth.length;
   if (n === 0) throw expected('at least one example', 'truth', truth);
   if (scores.length !== n) throw expected(`${n} scores`, 'scores', scores);

@@ -1,5 +1,6 @@
 // Area under the ROC curve, with tied scores handled as scikit-learn handles them.
 import { ArgumentError, expected } from '../errors.js';
+import { numberList } from '../validate.js';
 
 /**
  * ROC-AUC of scores for 0/1 targets. Computed as the Mann–Whitney statistic with average ranks
@@ -8,6 +9,8 @@ import { ArgumentError, expected } from '../errors.js';
  * undefined then (sklearn raises; we return NaN so one label cannot abort an evaluation).
  */
 export function rocAuc(yTrue: ArrayLike<number>, scores: ArrayLike<number>): number {
+  numberList(yTrue, 'yTrue');
+  numberList(scores, 'scores');
   const n = yTrue.length;
   if (scores.length !== n) throw expected(`scores of length ${n} (one per target)`, 'scores', scores);
   for (let i = 0; i < n; i++) {

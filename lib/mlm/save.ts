@@ -3,13 +3,13 @@
 // vocab_projector.weight (tied to the word embeddings, so save_pretrained drops it);
 // config.json with architectures ["DistilBertForMaskedLM"] and no labels.
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readFile } from 'node:fs/promises';
+import { copyFile, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 
 import { pythonJson } from '../hf-config.js';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapterConfigJson } from '../lora/adapter-config.js';
 import type { ResolvedLora } from '../lora/options.js';
-import { TOKENIZER_FILES, writeAtomic } from '../lora/save.js';
+import { TOKENIZER_FILES, makeOutputDir, writeAtomic } from '../lora/save.js';
 import type { NativeModelHandle } from '../native/types.js';
 
 export const MLM_ARCHITECTURE = 'DistilBertForMaskedLM';
@@ -29,7 +29,7 @@ export async function copyTokenizerFiles(sourceDir: string, dir: string): Promis
 
 /** A complete HF checkpoint folder; LoRA updates are merged in for the save and taken out again. */
 export async function writeMaskedLm(handle: NativeModelHandle, sourceDir: string, dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true });
+  await makeOutputDir(dir);
   handle.mergeLora();
   try {
     await handle.saveStateDict(join(dir, 'model.safetensors'), { format: 'pt' });
@@ -42,7 +42,7 @@ export async function writeMaskedLm(handle: NativeModelHandle, sourceDir: string
 
 /** A PEFT adapter (task_type null: PEFT has no masked-LM task type); the MLM head stays frozen under LoRA. */
 export async function writeMaskedLmAdapter(handle: NativeModelHandle, lora: ResolvedLora, sourceDir: string, dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true });
+  await makeOutputDir(dir);
   await handle.saveTrainable(join(dir, ADAPTER_WEIGHTS), { format: 'pt' });
   await writeAtomic(join(dir, ADAPTER_CONFIG), adapterConfigJson(lora, basename(sourceDir), null));
 }

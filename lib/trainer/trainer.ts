@@ -40,6 +40,7 @@ import {
   writeCheckpoint,
   writeJsState,
 } from './checkpoints.js';
+import { optionsObject } from '../validate.js';
 import { type PreparedData, checkExamples, lossWeights, prepareData } from './dataset.js';
 import { type Evaluation, evaluate } from './evaluate.js';
 import { type ResolvedTrainerOptions, type TrainerOptions, resolveTrainerOptions } from './options.js';
@@ -146,7 +147,7 @@ export class Trainer extends EventEmitter {
     if (this.running) throw new ArgumentError('Expected one train() at a time but a training run is in progress');
     this.running = true;
     try {
-      return await this.run(trainExamples, runOptions);
+      return await this.run(trainExamples, optionsObject(runOptions, 'options') as TrainRunOptions);
     } finally {
       this.running = false;
     }

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 
 import { AbortError, HubError, expected } from '../errors.js';
-import { optionsObject } from '../validate.js';
+import { nonEmptyString, optionsObject } from '../validate.js';
 import { RepoCache } from './cache-layout.js';
 import { type DownloadProgress, downloadBlob } from './download.js';
 import { MissingFileError, type RequestContext, throwIfAborted } from './http.js';
@@ -174,6 +174,7 @@ export async function resolveAdapterSource(pathOrId: string, hub: unknown): Prom
  * names the options in error messages (e.g. 'options.hub').
  */
 export async function resolveModelSource(pathOrId: string, options?: FetchModelOptions, optionsName = 'options'): Promise<string> {
+  nonEmptyString(pathOrId, 'pathOrId');
   if (existsSync(pathOrId) || isAbsolute(pathOrId) || !isRepoId(pathOrId)) return pathOrId;
   try {
     return await fetchNamed(pathOrId, options, optionsName);

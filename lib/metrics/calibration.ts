@@ -87,6 +87,10 @@ export function softmaxRows(logits: Float32Array, K: number, temperature: number
 
 /** Σ over 10 equal-width bins of the top probability: (bin size / n) · |accuracy − mean confidence|. */
 export function expectedCalibrationError(probs: Float32Array, classIds: Int32Array, K: number, bins = 10): number {
+  if (!Number.isSafeInteger(K) || K < 2) throw expected('an integer >= 2', 'K', K);
+  if (!(classIds instanceof Int32Array)) throw expected('an Int32Array of class ids', 'classIds', classIds);
+  if (!(probs instanceof Float32Array) || probs.length !== classIds.length * K) throw expected(`a Float32Array of ${classIds.length * K} probabilities`, 'probs', probs);
+  if (!Number.isSafeInteger(bins) || bins < 1) throw expected('a positive integer', 'bins', bins);
   const count = new Float64Array(bins);
   const correct = new Float64Array(bins);
   const confidence = new Float64Array(bins);

@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 
 import { FormatError, LoraNodeError, describeReceived, expected } from '../errors.js';
 import type { TextTokenizer } from '../tokenizer.js';
+import { nonEmptyString } from '../validate.js';
 
 export interface TextExample {
   text: string;
@@ -32,6 +33,7 @@ export function checkTextExamples(examples: unknown, name: string): TextExample[
 
 /** A plain UTF-8 text file as documents: paragraphs separated by blank lines. */
 export async function loadTextFile(file: string): Promise<TextExample[]> {
+  nonEmptyString(file, 'file');
   let content: string;
   try {
     content = await readFile(file, 'utf8');

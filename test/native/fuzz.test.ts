@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const SCRIPT = join(import.meta.dirname, '..', 'fuzz', 'native-surface.mjs');
+const FILES_SCRIPT = join(import.meta.dirname, '..', 'fuzz', 'safetensors-files.mjs');
 
 describe('native surface fuzz', () => {
   it('survives every mutated call: exit 0 after more than 10,000 calls', () => {
@@ -18,5 +19,18 @@ describe('native surface fuzz', () => {
     const done = /^DONE (\d+) calls$/m.exec(r.stdout);
     expect(done, r.stdout).not.toBeNull();
     expect(Number(done![1])).toBeGreaterThan(10_000);
+  });
+
+  it('survives 600 corrupted checkpoint, 4-bit checkpoint and adapter files, and some still load', () => {
+    const log = join(mkdtempSync(join(tmpdir(), 'lora-node-fuzz-files-')), 'mutants.log');
+    const r = spawnSync(process.execPath, [FILES_SCRIPT, log, '600'], { encoding: 'utf8', timeout: 120_000 });
+    const last = readFileSync(log, 'utf8').trim().split('\n').at(-1);
+    expect(r.signal, `killed while reading: ${last}`).toBeNull();
+    expect(r.status, `failed while reading: ${last}\n${r.stderr}`).toBe(0);
+    expect(r.stdout).toMatch(/^DONE 600 mutants$/m);
+    // Mutants that only touch data still load: the fuzz gets past the header checks.
+    const loaded = /loaded: checkpoint (\d+), 4-bit checkpoint (\d+), adapter (\d+)/.exec(r.stdout);
+    expect(loaded, r.stdout).not.toBeNull();
+    for (const count of loaded!.slice(1)) expect(Number(count)).toBeGreaterThan(10);
   });
 });

@@ -174,6 +174,11 @@ describe.skipIf(!PREBUILD)('npm pack + npm install without a compiler', () => {
     const result = runApp(dir, env);
     expect(result.addon).toBe(join(realpathSync(pkg), 'prebuilds', `${process.platform}-${process.arch}`, PREBUILD!));
     expectPredictions(result);
+
+    // The command npm linked for the package: `npx lora-node` in the user's project.
+    const cli = run(join(dir, 'node_modules', '.bin', 'lora-node'), ['doctor'], { cwd: dir, env });
+    expect(cli.status, cli.out).toBe(0);
+    expect(cli.stdout).toMatch(/^addon: +.*lora-node\.torch/m);
   });
 
   it('with --ignore-scripts, the loader still finds the prebuild at run time', () => {

@@ -37,7 +37,7 @@ Commands:
       --target-modules M comma-separated names (default q_lin,v_lin) or all-linear
       --full             full fine-tuning instead of LoRA (saves a complete checkpoint)
       --merged           save a merged Hugging Face checkpoint instead of an adapter
-      --threshold T      binary: decision threshold chosen on --eval: f1 | precision=P | recall=R
+      --threshold T      binary / multi-label: decision threshold(s) chosen on --eval: f1 | precision=P | recall=R
                          (saved with the adapter; predict and eval use it)
       --calibrate        binary, multi-class: fit a softmax temperature on --eval (calibrated probabilities)
       --checkpoints DIR  write resumable checkpoints there       --checkpoint-every N|epoch (default epoch)

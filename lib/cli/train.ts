@@ -61,7 +61,7 @@ export async function runTrain(args: string[]): Promise<number> {
   const { train, evalExamples, task } = options.task === 'mlm' ? await readTexts(flags) : await readData(flags, options.task);
   options.task = task;
   // An inferred task that the flag does not fit: say where the task came from.
-  const needs = options.threshold ? { flag: '--threshold', tasks: ['binary'] } : options.calibrate ? { flag: '--calibrate', tasks: ['binary', 'multi-class'] } : undefined;
+  const needs = options.threshold ? { flag: '--threshold', tasks: ['binary', 'multi-label'] } : options.calibrate ? { flag: '--calibrate', tasks: ['binary', 'multi-class'] } : undefined;
   if (needs && flags.task === undefined && !needs.tasks.includes(task))
     throw new ArgumentError(`Expected a ${needs.tasks.join(' or ')} task with ${needs.flag} but the labels in ${data} make it ${task}`);
   const json = flags.json ?? false;
@@ -134,7 +134,10 @@ function withFlagNames<T>(make: () => T): T {
     return make();
   } catch (error) {
     if (!(error instanceof ArgumentError)) throw error;
-    const message = error.message.replace(/options\.(threshold|calibrate)\b/g, '--$1').replace(/\btask '([\w-]+)'/g, '--task $1');
+    const message = error.message
+      .replace(/options\.(threshold|calibrate)\b/g, '--$1')
+      .replace(/\btask '([\w-]+)' or '([\w-]+)'/g, '--task $1 or $2')
+      .replace(/\btask '([\w-]+)'/g, '--task $1');
     throw new ArgumentError(message);
   }
 }
@@ -238,6 +241,11 @@ export function printResult(r: TrainResult, seconds: number): void {
   const c = r.calibration;
   if (c) {
     console.log(`\ncalibrated: temperature ${c.temperature.toFixed(4)}; on the evaluation examples NLL ${c.nllBefore.toFixed(4)} -> ${c.nllAfter.toFixed(4)}, ECE ${c.eceBefore.toFixed(4)} -> ${c.eceAfter.toFixed(4)}`);
+  }
+  if (r.labelThresholds) {
+    console.log(`\nper-label thresholds, chosen on the evaluation examples:`);
+    for (const [label, p] of Object.entries(r.labelThresholds))
+      console.log(`  ${label}: P > ${p.threshold.toFixed(4)}: precision ${p.precision.toFixed(4)}, recall ${p.recall.toFixed(4)}${p.met ? '' : ' (target not reached)'}`);
   }
   const t = r.decisionThreshold;
   if (t) {

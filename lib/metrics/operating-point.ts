@@ -31,6 +31,29 @@ export function chooseDecisionThreshold(classIds: Int32Array, probs: Float32Arra
   return { ...chooseThreshold(classIds, scores, target), target, positiveLabel: labels[1]! };
 }
 
+/**
+ * Multi-label: one threshold per label for `target`, from multi-hot targets and sigmoid outputs
+ * [n × K]. A label without positives in the data keeps 0.5 (met: false): nothing to aim at.
+ */
+export function chooseLabelThresholds(
+  yTrue: Float32Array,
+  probs: Float32Array,
+  labels: readonly string[],
+  target: ThresholdTarget,
+): Record<string, OperatingPoint> {
+  const K = labels.length;
+  if (probs.length !== yTrue.length || yTrue.length % K !== 0) throw expected(`${yTrue.length} probabilities (n × ${K})`, 'probs', probs);
+  const n = yTrue.length / K;
+  return Object.fromEntries(
+    labels.map((label, k) => {
+      const truth = Float64Array.from({ length: n }, (_, i) => yTrue[i * K + k]!);
+      const scores = Float64Array.from({ length: n }, (_, i) => probs[i * K + k]!);
+      const none = truth.every((t) => t === 0);
+      return [label, none ? { threshold: 0.5, precision: 0, recall: 0, f1: 0, met: false } : chooseThreshold(truth, scores, target)];
+    }),
+  );
+}
+
 /** A DecisionThreshold read from a file: the threshold a finite number in [0, 1). */
 export function isDecisionThreshold(value: unknown): value is DecisionThreshold {
   if (value === null || typeof value !== 'object') return false;

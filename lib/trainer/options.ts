@@ -44,8 +44,9 @@ export interface TrainerOptions {
   earlyStopping?: { patience?: number; metric?: MetricName; minDelta?: number };
   /**
    * Binary: choose the decision threshold on P(positive label) (the second label) on the
-   * evaluation examples, for the best F1, a minimum precision or a minimum recall. Saved
-   * with the adapter; Classifier.predict applies it.
+   * evaluation examples, for the best F1, a minimum precision or a minimum recall; multi-label:
+   * one per label for that target (default: the best F1 per label). Saved with the adapter;
+   * Classifier.predict applies it.
    */
   threshold?: ThresholdTarget;
   /**
@@ -169,8 +170,8 @@ export function resolveTrainerOptions(options: unknown): ResolvedTrainerOptions 
     threshold: (() => {
       if (o.threshold === undefined) return undefined;
       const target = thresholdTarget(o.threshold, 'options.threshold');
-      if (o.task !== undefined && o.task !== 'binary')
-        throw new ArgumentError(`Expected task 'binary' with options.threshold (a decision threshold on one label's probability) but received task '${String(o.task)}'`);
+      if (o.task !== undefined && o.task !== 'binary' && o.task !== 'multi-label')
+        throw new ArgumentError(`Expected task 'binary' or 'multi-label' with options.threshold (decision thresholds on label probabilities) but received task '${String(o.task)}'`);
       return target;
     })(),
     calibrate: (() => {

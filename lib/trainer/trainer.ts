@@ -18,7 +18,7 @@ import { type FeatureSchema, fitFeatureSchema } from '../features/schema.js';
 import { type RiskHeadPlan, attachRiskHead, loadRiskHeadWeights, needsRiskHead, saveRiskHead } from '../risk/head.js';
 import { ordinalStartThresholds } from '../risk/ordinal.js';
 import { type MetricName, type Report, higherIsBetter, metricValue, tuneThresholds } from '../metrics/index.js';
-import { type DecisionThreshold, chooseDecisionThreshold, describeTarget } from '../metrics/operating-point.js';
+import { type DecisionThreshold, type OperatingPoint, chooseDecisionThreshold, chooseLabelThresholds, describeTarget } from '../metrics/operating-point.js';
 import { type Calibration, calibrate } from '../metrics/calibration.js';
 import { type MaskedLmReport, evaluateMaskedLm } from '../mlm/evaluate.js';
 import type { TextExample } from '../mlm/packing.js';
@@ -89,6 +89,8 @@ export interface TrainResult {
   stoppedEarly: boolean;
   /** Multi-label: per-label thresholds tuned on the evaluation set. */
   thresholds?: number[];
+  /** Multi-label with options.threshold: each label's threshold with its precision, recall and F1. */
+  labelThresholds?: Record<string, OperatingPoint>;
   /** Binary with options.threshold: the decision threshold chosen on the evaluation set. */
   decisionThreshold?: DecisionThreshold;
   /** With options.calibrate: the temperature fitted on the evaluation set, and what it changed. */
@@ -235,8 +237,8 @@ export class Trainer extends EventEmitter {
     const tokenizer = await TextTokenizer.fromDirectory(modelDir, { maxLength: o.maxLength });
     const train = prepareData(examples, labels, task, tokenizer, o.maxLength, { schema: features, name: 'trainExamples' });
     const held = evalExamples && prepareData(evalExamples, labels, task, tokenizer, o.maxLength, { schema: features, name: 'evalExamples' });
-    if (o.threshold && task !== 'binary')
-      throw new ArgumentError(`Expected a binary task with options.threshold but the labels make this a ${task} task (${labels.length} labels)`);
+    if (o.threshold && task !== 'binary' && task !== 'multi-label')
+      throw new ArgumentError(`Expected a binary or multi-label task with options.threshold but the labels make this a ${task} task (${labels.length} labels)`);
     if (o.threshold && !held) throw new ArgumentError('Expected evalExamples to choose options.threshold on but received none');
     if (o.calibrate && task !== 'binary' && task !== 'multi-class')
       throw new ArgumentError(`Expected a binary or multi-class task with options.calibrate but the labels make this a ${task} task`);
@@ -438,6 +440,7 @@ export class Trainer extends EventEmitter {
     let thresholds: number[] | undefined;
     let decisionThreshold: DecisionThreshold | undefined;
     let calibration: Calibration | undefined;
+    let labelThresholds: Record<string, OperatingPoint> | undefined;
     if (evaluating) {
       finalEvaluation = await this.evaluateHeld(run);
       if (this.options.calibrate) {
@@ -445,7 +448,15 @@ export class Trainer extends EventEmitter {
         finalEvaluation = await this.evaluateHeld(run, { temperature: calibration.temperature });
       }
       if (run.task === 'multi-label') {
-        thresholds = tuneThresholds(run.held!.labels as Float32Array, finalEvaluation.outputs, run.labels.length);
+        const target = this.options.threshold;
+        if (target) {
+          labelThresholds = chooseLabelThresholds(run.held!.labels as Float32Array, finalEvaluation.outputs, run.labels, target);
+          thresholds = run.labels.map((label) => labelThresholds![label]!.threshold);
+          const missed = Object.entries(labelThresholds).filter(([, p]) => !p.met).map(([label]) => label);
+          if (missed.length) this.emit('notice', `no threshold reaches ${describeTarget(target)} on the evaluation examples for ${missed.join(', ')}; using the closest (0.5 for a label without positives)`);
+        } else {
+          thresholds = tuneThresholds(run.held!.labels as Float32Array, finalEvaluation.outputs, run.labels.length);
+        }
         finalEvaluation = await this.evaluateHeld(run, { thresholds });
       }
       if (run.task === 'binary' && this.options.threshold) {
@@ -478,6 +489,7 @@ export class Trainer extends EventEmitter {
     if (thresholds) result.thresholds = thresholds;
     if (decisionThreshold) result.decisionThreshold = decisionThreshold;
     if (calibration) result.calibration = calibration;
+    if (labelThresholds) result.labelThresholds = labelThresholds;
     if (run.headNotice) result.headNotice = run.headNotice;
     return result;
   }

@@ -1,7 +1,7 @@
-// The decision threshold of a binary classifier, chosen on held-out data for a target:
-// the best F1, a minimum precision (then the most recall) or a minimum recall (then the
-// most precision). A text is positive when P(positive) > threshold, as multi-label
-// labels are on above theirs; 0.5 is the plain argmax.
+// Decision thresholds chosen on held-out data for a target: the best F1, a minimum
+// precision (then the most recall) or a minimum recall (then the most precision). One for
+// a binary classifier, on P(second label): positive when P > threshold (0.5 is the plain
+// argmax); one per label for a multi-label classifier, whose labels are on above theirs.
 import { ArgumentError, expected } from '../errors.js';
 import { numberList } from '../validate.js';
 
@@ -54,7 +54,7 @@ export function chooseLabelThresholds(
   );
 }
 
-/** A DecisionThreshold read from a file: the threshold a finite number in [0, 1). */
+/** Whether a value read from lora-node.json is a DecisionThreshold (threshold: a finite number in [0, 1)). */
 export function isDecisionThreshold(value: unknown): value is DecisionThreshold {
   if (value === null || typeof value !== 'object') return false;
   const v = value as Record<string, unknown>;

@@ -40,6 +40,12 @@ Commands:
       --threshold T      binary / multi-label: decision threshold(s) chosen on --eval: f1 | precision=P | recall=R
                          (saved with the adapter; predict and eval use it)
       --calibrate        binary, multi-class: fit a softmax temperature on --eval (calibrated probabilities)
+      --metric M         metric that picks the best weights (f1_macro, average_precision, mse, ...; needs --eval)
+      --patience N       stop after N evaluations without improvement (needs --eval)
+      --quantize T       QLoRA: hold the base's block linears in 4 bits, nf4 | fp4
+      --class-weights W  balanced, or one weight per label (1,3.5)
+      --weight-decay X (default 0.01)  --warmup-ratio X (default 0.06)  --scheduler linear|cosine|constant
+      --gradient-accumulation N  micro-batches per optimizer step (default 1)
       --checkpoints DIR  write resumable checkpoints there       --checkpoint-every N|epoch (default epoch)
       --resume DIR       continue from a checkpoint (or the latest one in a checkpoints folder)
       --task mlm         masked-language-model training on plain text (--data, --eval: paragraphs separated

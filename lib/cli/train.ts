@@ -3,10 +3,11 @@
 import { parseArgs } from 'node:util';
 
 import { type Example, inferTask } from '../data/examples.js';
-import { AbortError, ArgumentError } from '../errors.js';
+import { AbortError, ArgumentError, LoraNodeError } from '../errors.js';
 import type { LoraOptions } from '../lora/options.js';
 import { type TextExample, loadTextFile } from '../mlm/packing.js';
 import { TASKS, type Task } from '../task.js';
+import { METRIC_NAMES } from '../metrics/index.js';
 import { type ThresholdTarget, describeTarget } from '../metrics/operating-point.js';
 import type { TrainerOptions } from '../trainer/options.js';
 import { type TrainResult, Trainer } from '../trainer/trainer.js';
@@ -39,6 +40,14 @@ const OPTIONS = {
   merged: { type: 'boolean' },
   threshold: { type: 'string' },
   calibrate: { type: 'boolean' },
+  quantize: { type: 'string' },
+  metric: { type: 'string' },
+  patience: { type: 'string' },
+  'class-weights': { type: 'string' },
+  'weight-decay': { type: 'string' },
+  'warmup-ratio': { type: 'string' },
+  scheduler: { type: 'string' },
+  'gradient-accumulation': { type: 'string' },
   // task mlm
   'from-scratch': { type: 'boolean' },
   'whole-word-masking': { type: 'boolean' },
@@ -67,10 +76,10 @@ export async function runTrain(args: string[]): Promise<number> {
   const json = flags.json ?? false;
   if (!json) console.log(describeRun(options, data, train, flags.eval, evalExamples));
 
-  using trainer = withFlagNames(() => new Trainer(options));
+  using trainer = inFlagWords(() => new Trainer(options));
   let result: TrainResult;
   try {
-    result = await trainWithProgress(trainer, train, { evalExamples, resumeFrom: flags.resume }, createReporter(progressMode(json)));
+    result = await inFlagWords(() => trainWithProgress(trainer, train, { evalExamples, resumeFrom: flags.resume }, createReporter(progressMode(json))));
   } catch (error) {
     if (!(error instanceof AbortError)) throw error;
     console.error(interruptedMessage(error, flags.checkpoints));
@@ -112,6 +121,19 @@ function trainerOptions(flags: Flags, model: string): TrainerOptions {
   set('batchSize', integerFlag(flags['batch-size'], 'batch-size'));
   set('learningRate', numberFlag(flags['learning-rate'], 'learning-rate'));
   set('seed', integerFlag(flags.seed, 'seed', 0));
+  set('weightDecay', nonNegativeFlag(flags['weight-decay'], 'weight-decay'));
+  set('warmupRatio', nonNegativeFlag(flags['warmup-ratio'], 'warmup-ratio'));
+  set('scheduler', choiceFlag(flags.scheduler, 'scheduler', ['linear', 'cosine', 'constant'] as const));
+  set('gradientAccumulationSteps', integerFlag(flags['gradient-accumulation'], 'gradient-accumulation'));
+  set('classWeights', classWeightsFlag(flags['class-weights']));
+  const quantize = choiceFlag(flags.quantize, 'quantize', ['nf4', 'fp4'] as const);
+  if (quantize) options.quantization = { type: quantize };
+  const metric = choiceFlag(flags.metric, 'metric', METRIC_NAMES);
+  if (metric) options.evaluation = { metric };
+  const patience = integerFlag(flags.patience, 'patience');
+  if (patience) options.earlyStopping = { patience, ...(metric ? { metric } : {}) };
+  for (const flag of ['metric', 'patience'] as const)
+    if (flags[flag] !== undefined && flags.eval === undefined) throw new ArgumentError(`Expected --eval FILE with --${flag} (it reads the evaluation examples' metrics) but received none`);
   if (flags.checkpoints) {
     const every = flags['checkpoint-every'] === undefined || flags['checkpoint-every'] === 'epoch' ? 'epoch' : integerFlag(flags['checkpoint-every'], 'checkpoint-every')!;
     options.checkpoints = { dir: flags.checkpoints, every };
@@ -129,17 +151,53 @@ function trainerOptions(flags: Flags, model: string): TrainerOptions {
 }
 
 /** Runs `make`, rewording the library's option names in its errors as the flags that set them. */
-function withFlagNames<T>(make: () => T): T {
+function inFlagWords<T>(make: () => T): T {
+  const reword = (error: unknown): never => {
+    if (!(error instanceof LoraNodeError) || error instanceof AbortError) throw error;
+    let message = error.message;
+    for (const [option, flag] of OPTION_FLAGS) message = message.replaceAll(option, flag);
+    message = message.replace(/\btask '([\w-]+)' or '([\w-]+)'/g, '--task $1 or $2').replace(/\btask '([\w-]+)'/g, '--task $1');
+    throw new LoraNodeError(error.code, message, { cause: error });
+  };
   try {
-    return make();
+    const result = make();
+    return (result instanceof Promise ? result.catch(reword) : result) as T;
   } catch (error) {
-    if (!(error instanceof ArgumentError)) throw error;
-    const message = error.message
-      .replace(/options\.(threshold|calibrate)\b/g, '--$1')
-      .replace(/\btask '([\w-]+)' or '([\w-]+)'/g, '--task $1 or $2')
-      .replace(/\btask '([\w-]+)'/g, '--task $1');
-    throw new ArgumentError(message);
+    return reword(error);
   }
+}
+
+/** The Trainer options the flags set, as its messages name them. */
+const OPTION_FLAGS: [string, string][] = [
+  ['options.threshold', '--threshold'],
+  ['options.calibrate', '--calibrate'],
+  ['options.classWeights', '--class-weights'],
+  ['options.weightDecay', '--weight-decay'],
+  ['options.warmupRatio', '--warmup-ratio'],
+  ['options.scheduler', '--scheduler'],
+  ['options.gradientAccumulationSteps', '--gradient-accumulation'],
+  ['options.evaluation.metric', '--metric'],
+  ['options.earlyStopping.patience', '--patience'],
+  ['options.earlyStopping.metric', '--metric'],
+  ['options.quantization', '--quantize'],
+];
+
+/** A number >= 0 (weight decay, warmup ratio); undefined when the flag is absent. */
+function nonNegativeFlag(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !(n >= 0) || !Number.isFinite(n)) throw new ArgumentError(`Expected a number >= 0 for --${flag} but received "${value}"`);
+  return n;
+}
+
+/** --class-weights balanced | w1,w2,... (one positive number per label, in label order). */
+function classWeightsFlag(value: string | undefined): TrainerOptions['classWeights'] {
+  if (value === undefined) return undefined;
+  if (value === 'balanced') return 'balanced';
+  const weights = value.split(',').map((w) => Number(w.trim()));
+  if (!weights.every((w) => w > 0 && Number.isFinite(w)))
+    throw new ArgumentError(`Expected balanced or positive numbers, one per label (1,3.5) for --class-weights but received "${value}"`);
+  return weights;
 }
 
 /** --threshold f1 | precision=P | recall=R (binary: the decision threshold chosen on --eval). */

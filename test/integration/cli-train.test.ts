@@ -134,6 +134,33 @@ describe('lora-node train --task mlm', () => {
     expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).architectures).toEqual(['DistilBertForMaskedLM']);
   });
 
+  it('the optimisation, QLoRA and early-stopping flags reach the Trainer', () => {
+    const out = join(dir, 'qlora-merged');
+    const r = run('train', '--model', MODEL, '--data', TRAIN, '--eval', EVAL, '--out', out, '--merged', '--json', ...COLUMNS, ...SETTINGS,
+      '--quantize', 'nf4', '--metric', 'average_precision', '--patience', '1', '--class-weights', 'balanced', '--weight-decay', '0',
+      '--warmup-ratio', '0.2', '--scheduler', 'cosine', '--gradient-accumulation', '3');
+    expect(r.status, r.stderr).toBe(0);
+    const events = jsonLines(r.stdout);
+    const progress = events.filter((e) => e.type === 'progress');
+    // 240 examples in batches of 16 = 15 micro-batches an epoch; 3 of them make a step: 5 steps an epoch.
+    expect(progress[0]!.totalSteps).toBe(25);
+    // cosine schedule with 20% warmup: the rate rises for the first 5 steps, then falls.
+    const rates = progress.map((e) => e.learningRate as number);
+    expect(rates[4]).toBeGreaterThan(rates[0]!);
+    expect(rates.at(-1)).toBeLessThan(rates[5]!);
+    const result = events.at(-1)!;
+    expect(result.best.metric).toBe('average_precision');
+    // --quantize nf4: the merged checkpoint is a bitsandbytes 4-bit one.
+    const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    expect(config.quantization_config).toMatchObject({ load_in_4bit: true, bnb_4bit_quant_type: 'nf4' });
+    const bad = run('train', '--model', MODEL, '--data', TRAIN, '--out', out, ...COLUMNS, '--patience', '2');
+    expect(bad.stderr).toMatch(/Expected --eval FILE with --patience .* but received none \[ERR_INVALID_ARGUMENT\]/);
+    const weights = run('train', '--model', MODEL, '--data', TRAIN, '--eval', EVAL, '--out', out, ...COLUMNS, '--class-weights', '1,2,3', '--epochs', '1');
+    expect(weights.stderr).toMatch(/--class-weights/);
+    expect(weights.stderr).toMatch(/\[ERR_[A-Z_]+\]/);
+    expect(run('train', '--model', MODEL, '--data', TRAIN, '--out', out, '--quantize', 'int8').stderr).toMatch(/Expected one of nf4, fp4 for --quantize but received "int8"/);
+  }, 120_000);
+
   it('masking flags without --task mlm, or a probability out of range, are errors naming the flag', () => {
     const noTask = run('train', '--model', MODEL, '--data', TRAIN, '--out', join(dir, 'x'), '--whole-word-masking');
     expect(noTask.status).toBe(1);

@@ -116,6 +116,12 @@ function defaultMetric(task: TrainTask): MetricName {
   return task === 'mlm' ? 'loss' : task === 'regression' ? 'mse' : task === 'ordinal' ? 'mae' : task === 'multi-label' ? 'f1_micro' : task === 'binary' ? 'f1_macro' : 'accuracy';
 }
 
+/** How many evaluation examples have a text that is also a training text (after trimming). */
+function overlap(train: readonly { text: string }[], held: readonly { text: string }[]): number {
+  const seen = new Set(train.map((e) => e.text.trim()));
+  return held.filter((e) => seen.has(e.text.trim())).length;
+}
+
 export class Trainer extends EventEmitter {
   readonly options: ResolvedTrainerOptions;
   private handle: NativeModelHandle | undefined;
@@ -268,6 +274,9 @@ export class Trainer extends EventEmitter {
     const info = this.handle.info();
     const headNotice = info.headNotice || undefined;
     if (headNotice) this.emit('notice', headNotice);
+    const leaked = evalExamples ? overlap(examples, evalExamples) : 0;
+    if (leaked > 0)
+      this.emit('notice', `${leaked} of ${evalExamples!.length} evaluation texts also appear in the training examples: held-out metrics will read too high`);
 
     const lossKind = LOSS_OF[task];
     return this.runNative(train, { lossKind, ...lossWeights(o.classWeights, task, train.labels, labels.length) }, { task, labels, train, held, lossKind, padTokenId: info.padTokenId, headNotice }, runOptions);

@@ -238,3 +238,21 @@ describe('the JavaScript thread during training', () => {
     expect(Math.max(...gaps)).toBeLessThan(elapsed / 4);
   });
 });
+
+describe('evaluation data that leaks from training', () => {
+  it('is reported as a notice with the count (texts compared after trimming)', async () => {
+    const train = binaryExamples(40, 1);
+    const unique = Array.from({ length: 5 }, (_, i) => ({ text: `a text seen only here number ${i}`, label: i % 2 ? 'positive' : 'negative' }));
+    const leaked = train.slice(0, 5).map((e) => ({ ...e, text: `  ${e.text} ` }));
+    const notices: string[] = [];
+    using t = new Trainer({ ...BASE, epochs: 1 });
+    t.on('notice', (n: string) => notices.push(n));
+    await t.train(train, { evalExamples: [...leaked, ...unique] });
+    expect(notices.filter((n) => /evaluation texts also appear/.test(n))).toEqual([
+      '5 of 10 evaluation texts also appear in the training examples: held-out metrics will read too high',
+    ]);
+    notices.length = 0;
+    await t.train(train, { evalExamples: unique });
+    expect(notices.some((n) => /evaluation texts also appear/.test(n))).toBe(false);
+  });
+});

@@ -162,6 +162,7 @@ export class Classifier extends NativeHolder<NativeModelHandle> {
       const logits = await this.run(batch, features && featureRows(features, indices));
       indices.forEach((textIndex, row) => {
         results[textIndex] = predictionFromLogits(logits.subarray(row * K, (row + 1) * K), this.labels, this.task, threshold, this.temperature);
+        if (batch.truncated?.[row]) results[textIndex]!.truncated = true;
       });
     }
     return results;

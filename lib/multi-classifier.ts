@@ -223,7 +223,9 @@ export class MultiAdapterClassifier extends NativeHolder<NativeMultiModelHandle>
             adapters.map((a, n) => {
               const K = a.labels.length;
               const threshold = (o.threshold as number | undefined) ?? a.thresholds ?? a.decisionThreshold?.threshold;
-              return [a.name, predictionFromLogits(logits[n]!.subarray(row * K, (row + 1) * K), a.labels, a.task, threshold, a.temperature)];
+              const p = predictionFromLogits(logits[n]!.subarray(row * K, (row + 1) * K), a.labels, a.task, threshold, a.temperature);
+              if (batch.truncated?.[row]) p.truncated = true;
+              return [a.name, p];
             }),
           );
         });

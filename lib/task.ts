@@ -22,6 +22,8 @@ export interface Prediction {
   labels?: string[];
   /** Ordinal only: the expected severity, sum_k P(y > k), in class units (0 = the first label). */
   severity?: number;
+  /** Present (true) when the text was longer than maxLength tokens: only its beginning was read. */
+  truncated?: true;
 }
 
 /** Ordinal: row holds K-1 cumulative logits (lib/risk/ordinal.ts). */

@@ -28,6 +28,8 @@ export interface EncodedBatch {
   attentionMask: Int32Array;
   batchSize: number;
   seqLen: number;
+  /** From encodeBatch: per row, whether its text (or pair) was cut to fit maxLength. */
+  truncated?: boolean[];
 }
 
 /** The tokenizer_config.json fields we read; the rest is passed through to the engine. */
@@ -159,11 +161,16 @@ export class TextTokenizer {
     const maxLength = options.maxLength ?? this.#maxLength;
     this.#checkMaxLength(maxLength, pairs !== undefined);
 
+    const truncated: boolean[] = [];
     const rows = texts.map((text, i) => {
       const a = this.#segment(text);
-      if (pairs === undefined) return this.#withSpecials(a.slice(0, maxLength - this.#addedSingle), null).ids;
+      if (pairs === undefined) {
+        truncated.push(a.length > maxLength - this.#addedSingle);
+        return this.#withSpecials(a.slice(0, maxLength - this.#addedSingle), null).ids;
+      }
       const b = this.#segment(pairs[i] as string);
       const [na, nb] = longestFirst(a.length, b.length, maxLength - this.#addedPair);
+      truncated.push(na < a.length || nb < b.length);
       return this.#withSpecials(a.slice(0, na), b.slice(0, nb)).ids;
     });
 
@@ -175,7 +182,7 @@ export class TextTokenizer {
       inputIds.set(ids, b * seqLen);
       attentionMask.fill(1, b * seqLen, b * seqLen + ids.length);
     });
-    return { inputIds, attentionMask, batchSize, seqLen };
+    return { inputIds, attentionMask, batchSize, seqLen, truncated };
   }
 
   /** Tokens of one segment, before the template adds [CLS]/[SEP]. */

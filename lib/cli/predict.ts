@@ -82,7 +82,8 @@ export async function runPredict(args: string[]): Promise<number> {
     console.log(`decision threshold: ${classifier.labels[1]} when its probability > ${(threshold ?? t!.threshold).toFixed(4)} (${chosen})`);
   }
   for (const [i, p] of predictions.entries()) {
-    const extra = p.labels ? ` [${p.labels.join(', ')}]` : p.severity !== undefined ? ` severity ${p.severity.toFixed(2)}` : '';
+    const extra =
+      (p.labels ? ` [${p.labels.join(', ')}]` : p.severity !== undefined ? ` severity ${p.severity.toFixed(2)}` : '') + (p.truncated ? ' (truncated)' : '');
     const text = texts[i]!.length > 60 ? texts[i]!.slice(0, 57) + '...' : texts[i]!;
     console.log(`${p.label.padEnd(12)} ${p.score.toFixed(4)}${extra}  ${text}`);
   }

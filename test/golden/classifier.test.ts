@@ -78,7 +78,25 @@ describe.each(GOLDEN_SETS)('golden set %s', (set) => {
       const best = probs.indexOf(Math.max(...probs));
       expect(p.label).toBe(fp32.labels[best]);
       if (fp32.task === 'multi-label') expect(p.labels).toEqual(fp32.labels.filter((_, k) => probs[k]! > 0.5));
+      expect(p.truncated).toBeUndefined();
     });
+  });
+
+  it('predict() marks a text longer than maxLength as truncated, and scores its beginning', async () => {
+    const text: string = g.json.batches.padded.texts[0];
+    const tokens = fp32.encode([text]).seqLen;
+    using short = await Classifier.load(g.checkpoint, { precision: 'fp32', device: 'cpu', maxLength: tokens - 1 });
+    const [cut] = await short.predict([text]);
+    expect(cut!.truncated).toBe(true);
+    const [whole] = await fp32.predict([text]);
+    expect(whole!.truncated).toBeUndefined();
+    // What the short model read is the text's first tokens: the same scores as those ids through the full model.
+    const ids = fp32.encode([text]).inputIds;
+    const first = Int32Array.from([...ids.subarray(0, tokens - 2), ids[tokens - 1]!]);
+    const logits = await fp32.logits({ inputIds: first, attentionMask: new Int32Array(tokens - 1).fill(1), batchSize: 1, seqLen: tokens - 1 });
+    const max = Math.max(...logits);
+    const total = Array.from(logits).reduce((s, v) => s + Math.exp(v - max), 0);
+    if (fp32.task !== 'multi-label') fp32.labels.forEach((label, k) => expect(cut!.scores[label]).toBeCloseTo(Math.exp(logits[k]! - max) / total, 5));
   });
 });
 

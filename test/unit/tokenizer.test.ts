@@ -124,6 +124,14 @@ describe('truncation', () => {
     expect(Array.from(attentionMask.subarray(8))).toEqual([1, 1, 1, 1, 0, 0, 0, 0]);
   });
 
+  it('says which rows were cut; a text that exactly fits is not', () => {
+    const tokens = tokenizer.encode(long).ids.length; // with [CLS] and [SEP]
+    expect(tokenizer.encodeBatch([long, 'Boring.'], { maxLength: 8 }).truncated).toEqual([true, false]);
+    expect(tokenizer.encodeBatch([long], { maxLength: tokens }).truncated).toEqual([false]);
+    expect(tokenizer.encodeBatch([long], { maxLength: tokens - 1 }).truncated).toEqual([true]);
+    expect(tokenizer.encodeBatch(['Boring.'], { pairs: [long], maxLength: 10 }).truncated).toEqual([true]);
+  });
+
   it('uses the maxLength given at load time as the default', async () => {
     const short = await TextTokenizer.fromDirectory(checkpoint, { maxLength: 6 });
     expect(short.maxLength).toBe(6);

@@ -14,7 +14,8 @@ import { openModel } from './native/open-model.js';
 import { outputWidth } from './risk/head.js';
 import type { ModelQuantizationOptions } from './quantizer.js';
 import type { NativeModelHandle, NativeModelInfo } from './native/types.js';
-import { type Prediction, type Task, predictionFromLogits, taskFromConfig } from './task.js';
+import { type LongTextOptions, combineWindows, resolveLongText } from './long-text.js';
+import { type Prediction, type Task, outputValues, predictionFromLogits, predictionFromValues, taskFromConfig } from './task.js';
 import { type EncodedBatch, TextTokenizer } from './tokenizer.js';
 import { isPlainObject, nonEmptyString, optionsObject, positiveInteger, textList } from './validate.js';
 import { MultiAdapterClassifier, type MultiAdapterClassifierOptions } from './multi-classifier.js';
@@ -50,6 +51,12 @@ export interface PredictOptions {
   threshold?: number;
   /** One features object per text, for a model trained with features (see `Classifier.features`). */
   features?: Features[];
+  /**
+   * Read texts longer than maxLength in overlapping windows and combine them ('mean' of the
+   * windows' probabilities, or 'max': the strongest window); see lib/long-text.ts. Default: a
+   * long text is cut to its first maxLength tokens (its prediction says truncated: true).
+   */
+  longTexts?: LongTextOptions;
 }
 
 /** Token ids for `logits()`: row-major [batchSize, seqLen]. */
@@ -151,6 +158,7 @@ export class Classifier extends NativeHolder<NativeModelHandle> {
       throw expected('a number in [0, 1]', 'options.threshold', o.threshold);
     const threshold = (o.threshold as number | undefined) ?? this.thresholds ?? this.decisionThreshold?.threshold;
     const features = this.encodeFeatures(o.features, list.length);
+    if (o.longTexts !== undefined) return this.predictInWindows(list, o.longTexts, { batchSize, threshold, features });
     // Texts of similar length share a batch, so little compute goes to padding;
     // right padding is masked, so a text's logits do not depend on its batch.
     const order = list.map((_, i) => i).sort((a, b) => list[a]!.length - list[b]!.length);
@@ -166,6 +174,32 @@ export class Classifier extends NativeHolder<NativeModelHandle> {
       });
     }
     return results;
+  }
+
+  /** predict() with options.longTexts: every window of every text, then one output per text. */
+  private async predictInWindows(
+    list: string[],
+    longTexts: unknown,
+    o: { batchSize: number; threshold: number | readonly number[] | undefined; features: EncodedFeatures | undefined },
+  ): Promise<Prediction[]> {
+    const tokenizer = this.requireTokenizer();
+    const { aggregate, overlap } = resolveLongText(longTexts, this.task, this.maxLength - tokenizer.specialTokensPerText);
+    const task = this.task as Exclude<Task, 'ordinal'>;
+    const K = outputWidth(this.labels, this.task);
+    const outputs: number[][][] = list.map(() => []);
+    // batchSize texts at a time (memory stays bounded), their windows batchSize at a time.
+    for (let first = 0; first < list.length; first += o.batchSize) {
+      const { batch, text } = tokenizer.encodeWindows(list.slice(first, first + o.batchSize), { maxLength: this.maxLength, overlap });
+      for (let start = 0; start < batch.batchSize; start += o.batchSize) {
+        const end = Math.min(start + o.batchSize, batch.batchSize);
+        const rows = { ...batch, batchSize: end - start, inputIds: batch.inputIds.subarray(start * batch.seqLen, end * batch.seqLen),
+          attentionMask: batch.attentionMask.subarray(start * batch.seqLen, end * batch.seqLen) };
+        const owners = text.slice(start, end).map((t) => first + t);
+        const logits = await this.run(rows, o.features && featureRows(o.features, owners));
+        owners.forEach((owner, r) => outputs[owner]!.push(outputValues(logits.subarray(r * K, (r + 1) * K), task, this.temperature)));
+      }
+    }
+    return outputs.map((windows) => ({ ...predictionFromValues(combineWindows(windows, task, aggregate), this.labels, task, o.threshold), windows: windows.length }));
   }
 
   /**

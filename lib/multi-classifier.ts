@@ -17,7 +17,8 @@ import { loraSpec } from './lora/options.js';
 import { loadAddon } from './native/loader.js';
 import { openModel } from './native/open-model.js';
 import type { NativeModelInfo, NativeMultiModelHandle } from './native/types.js';
-import { type Prediction, type Task, predictionFromLogits, taskFromConfig } from './task.js';
+import { combineWindows, resolveLongText } from './long-text.js';
+import { type Prediction, type Task, outputValues, predictionFromLogits, predictionFromValues, taskFromConfig } from './task.js';
 import { TextTokenizer } from './tokenizer.js';
 import { isPlainObject, nonEmptyString, optionsObject, positiveInteger, textList } from './validate.js';
 import { NativeHolder } from './native/native-holder.js';
@@ -197,6 +198,45 @@ export class MultiAdapterClassifier extends NativeHolder<NativeMultiModelHandle>
     }
   }
 
+  /** predict() with options.longTexts (lib/long-text.ts): every window of every text through every adapter. */
+  private async predictInWindows(
+    list: string[],
+    longTexts: unknown,
+    adapters: AdapterInfo[],
+    snapshotId: number,
+    batchSize: number,
+    threshold: number | undefined,
+  ): Promise<MultiPrediction[]> {
+    const tokenizer = this.requireTokenizer();
+    const room = this.maxLength - tokenizer.specialTokensPerText;
+    const { aggregate, overlap } = adapters.map((a) => resolveLongText(longTexts, a.task, room))[0]!;
+    const outputs: number[][][][] = adapters.map(() => list.map(() => []));  // [adapter][text][window] -> values
+    for (let first = 0; first < list.length; first += batchSize) {
+      const { batch, text } = tokenizer.encodeWindows(list.slice(first, first + batchSize), { maxLength: this.maxLength, overlap });
+      for (let start = 0; start < batch.batchSize; start += batchSize) {
+        const end = Math.min(start + batchSize, batch.batchSize);
+        const [ids, mask] = [batch.inputIds, batch.attentionMask].map((a) => a.subarray(start * batch.seqLen, end * batch.seqLen)) as [Int32Array, Int32Array];
+        const logits = await this.enqueue((h) => h.forward(ids, mask, end - start, batch.seqLen, snapshotId));
+        for (let r = 0; r < end - start; r++) {
+          adapters.forEach((a, n) => {
+            const K = a.labels.length;
+            outputs[n]![first + text[start + r]!]!.push(outputValues(logits[n]!.subarray(r * K, (r + 1) * K), a.task as Exclude<Task, 'ordinal'>, a.temperature));
+          });
+        }
+      }
+    }
+    return list.map((_, i) =>
+      Object.fromEntries(
+        adapters.map((a, n) => {
+          const task = a.task as Exclude<Task, 'ordinal'>;
+          const windows = outputs[n]![i]!;
+          const cut = threshold ?? a.thresholds ?? a.decisionThreshold?.threshold;
+          return [a.name, { ...predictionFromValues(combineWindows(windows, task, aggregate), a.labels, task, cut), windows: windows.length }];
+        }),
+      ),
+    );
+  }
+
   /** Classifies texts with every loaded adapter; results are in input order, one record per text. */
   async predict(texts: string[], options?: PredictOptions): Promise<MultiPrediction[]> {
     const handle = this.live();
@@ -212,6 +252,7 @@ export class MultiAdapterClassifier extends NativeHolder<NativeMultiModelHandle>
       const adapters = adapterInfos(snapshot.adapters);
       const results: MultiPrediction[] = list.map(() => ({}));
       if (adapters.length === 0) return results;
+      if (o.longTexts !== undefined) return await this.predictInWindows(list, o.longTexts, adapters, snapshot.id, batchSize, o.threshold as number | undefined);
       // Texts of similar length share a batch (see Classifier.predict).
       const order = list.map((_, i) => i).sort((a, b) => list[a]!.length - list[b]!.length);
       for (let start = 0; start < order.length; start += batchSize) {

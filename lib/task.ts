@@ -24,6 +24,8 @@ export interface Prediction {
   severity?: number;
   /** Present (true) when the text was longer than maxLength tokens: only its beginning was read. */
   truncated?: true;
+  /** With options.longTexts: how many windows of the text were read and combined. */
+  windows?: number;
 }
 
 /** Ordinal: row holds K-1 cumulative logits (lib/risk/ordinal.ts). */
@@ -53,8 +55,23 @@ export function predictionFromLogits(
   temperature = 1,
 ): Prediction {
   if (task === 'ordinal') return ordinalPrediction(row, labels);
-  const values =
-    task === 'regression' ? Array.from(row) : task === 'multi-label' ? Array.from(row, sigmoid) : softmax(temperature === 1 ? row : row.map((v) => v / temperature));
+  return predictionFromValues(outputValues(row, task, temperature), labels, task, threshold);
+}
+
+/** Probabilities (softmax, sigmoid for multi-label) or values (regression) of one row of logits. */
+export function outputValues(row: Float32Array, task: Exclude<Task, 'ordinal'>, temperature = 1): number[] {
+  if (task === 'regression') return Array.from(row);
+  if (task === 'multi-label') return Array.from(row, sigmoid);
+  return softmax(temperature === 1 ? row : row.map((v) => v / temperature));
+}
+
+/** A Prediction from per-label probabilities (or regression values), with predictionFromLogits' rules. */
+export function predictionFromValues(
+  values: readonly number[],
+  labels: readonly string[],
+  task: Exclude<Task, 'ordinal'>,
+  threshold?: number | readonly number[],
+): Prediction {
   let best = 0;
   for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
   // Binary: the second label when its probability is above the threshold (0.5: the argmax).

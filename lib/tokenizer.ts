@@ -118,6 +118,11 @@ export class TextTokenizer {
     return this.#padTokenId;
   }
 
+  /** Special tokens the template adds to one text ([CLS] and [SEP]: 2). */
+  get specialTokensPerText(): number {
+    return this.#addedSingle;
+  }
+
   get maxLength(): number {
     return this.#maxLength;
   }
@@ -174,6 +179,38 @@ export class TextTokenizer {
       return this.#withSpecials(a.slice(0, na), b.slice(0, nb)).ids;
     });
 
+    return { ...this.#padded(rows), truncated };
+  }
+
+  /**
+   * Long texts as overlapping windows, each a full sequence with the specials: window k holds
+   * text tokens [k·step, k·step + room) with room = maxLength − specials and step = room − overlap.
+   * A text that fits is one window. Returns the windows as one padded batch and, per window,
+   * the index of its text.
+   */
+  encodeWindows(texts: string[], options: { maxLength?: number; overlap: number }): { batch: EncodedBatch; text: number[] } {
+    checkStrings(texts, 'texts');
+    const maxLength = options.maxLength ?? this.#maxLength;
+    this.#checkMaxLength(maxLength, false);
+    const room = maxLength - this.#addedSingle;
+    if (!Number.isSafeInteger(options.overlap) || options.overlap < 0 || options.overlap >= room)
+      throw expected(`an integer in [0, ${room - 1}] (tokens shared by neighbouring windows of ${room} text tokens)`, 'overlap', options.overlap);
+    const step = room - options.overlap;
+    const rows: number[][] = [];
+    const owner: number[] = [];
+    texts.forEach((text, i) => {
+      const tokens = this.#segment(text);
+      for (let start = 0; ; start += step) {
+        rows.push(this.#withSpecials(tokens.slice(start, start + room), null).ids);
+        owner.push(i);
+        if (start + room >= tokens.length) break;
+      }
+    });
+    return { batch: this.#padded(rows), text: owner };
+  }
+
+  /** Rows of ids, right-padded to the longest into one batch. */
+  #padded(rows: number[][]): EncodedBatch {
     const batchSize = rows.length;
     const seqLen = rows.reduce((longest, r) => Math.max(longest, r.length), 0); // no spread: rows can be a whole dataset
     const inputIds = new Int32Array(batchSize * seqLen).fill(this.#padTokenId);
@@ -182,7 +219,7 @@ export class TextTokenizer {
       inputIds.set(ids, b * seqLen);
       attentionMask.fill(1, b * seqLen, b * seqLen + ids.length);
     });
-    return { inputIds, attentionMask, batchSize, seqLen, truncated };
+    return { inputIds, attentionMask, batchSize, seqLen };
   }
 
   /** Tokens of one segment, before the template adds [CLS]/[SEP]. */

@@ -63,6 +63,8 @@ Commands:
       --adapter DIR      a PEFT LoRA adapter folder to apply
       --adapter NAME=DIR repeatable: several adapters on one base, run together
       --file PATH        read texts from a file, one per line ("-" for stdin)
+      --long-texts A     read texts longer than --max-length in overlapping windows, combined by
+                         mean | max (max: the strongest window; default: a long text is cut)
       --threshold X      binary: P(second label) above which it is predicted; multi-label: per label
                          (default: what training chose, else 0.5 / the argmax)
       --data FILE        or the rows of a .csv/.tsv/.jsonl file: --text-column C (default text); a model

@@ -8,7 +8,7 @@ import type { Input } from '../data/examples.js';
 import { ArgumentError } from '../errors.js';
 import type { Features } from '../features/schema.js';
 import { describeTarget } from '../metrics/operating-point.js';
-import { DATA_OPTIONS, RUNTIME_OPTIONS, integerFlag, requireFlag, runtimeOptions } from './args.js';
+import { DATA_OPTIONS, RUNTIME_OPTIONS, choiceFlag, integerFlag, requireFlag, runtimeOptions } from './args.js';
 import { readInputs, withModelFeatures } from './data.js';
 import { prefetchSources } from './download.js';
 
@@ -20,6 +20,7 @@ const OPTIONS = {
   adapter: { type: 'string', multiple: true },
   file: { type: 'string' },
   threshold: { type: 'string' },
+  'long-texts': { type: 'string' },
 } as const;
 
 function readTexts(file: string | undefined, positionals: string[]): string[] {
@@ -44,7 +45,12 @@ export async function runPredict(args: string[]): Promise<number> {
   const threshold = flags.threshold === undefined ? undefined : Number(flags.threshold);
   if (threshold !== undefined && !(flags.threshold!.trim() !== '' && threshold >= 0 && threshold <= 1))
     throw new ArgumentError(`Expected a number in [0, 1] for --threshold but received "${flags.threshold}"`);
-  const predictOptions = { ...(batchSize ? { batchSize } : {}), ...(threshold !== undefined ? { threshold } : {}) };
+  const aggregate = choiceFlag(flags['long-texts'], 'long-texts', ['mean', 'max'] as const);
+  const predictOptions = {
+    ...(batchSize ? { batchSize } : {}),
+    ...(threshold !== undefined ? { threshold } : {}),
+    ...(aggregate ? { longTexts: { aggregate } } : {}),
+  };
   await prefetchSources(flags);
   const adapters = namedAdapters(flags.adapter ?? []);
   if (adapters) {
@@ -83,7 +89,9 @@ export async function runPredict(args: string[]): Promise<number> {
   }
   for (const [i, p] of predictions.entries()) {
     const extra =
-      (p.labels ? ` [${p.labels.join(', ')}]` : p.severity !== undefined ? ` severity ${p.severity.toFixed(2)}` : '') + (p.truncated ? ' (truncated)' : '');
+      (p.labels ? ` [${p.labels.join(', ')}]` : p.severity !== undefined ? ` severity ${p.severity.toFixed(2)}` : '') +
+      (p.truncated ? ' (truncated)' : '') +
+      (p.windows !== undefined && p.windows > 1 ? ` (${p.windows} windows)` : '');
     const text = texts[i]!.length > 60 ? texts[i]!.slice(0, 57) + '...' : texts[i]!;
     console.log(`${p.label.padEnd(12)} ${p.score.toFixed(4)}${extra}  ${text}`);
   }
@@ -112,7 +120,7 @@ async function predictMulti(
   adapters: Record<string, string>,
   options: ClassifierOptions,
   texts: string[],
-  predictOptions: { batchSize?: number; threshold?: number },
+  predictOptions: { batchSize?: number; threshold?: number; longTexts?: { aggregate: 'mean' | 'max' } },
   json: boolean,
 ): Promise<number> {
   const started = performance.now();

@@ -132,6 +132,22 @@ describe('truncation', () => {
     expect(tokenizer.encodeBatch(['Boring.'], { pairs: [long], maxLength: 10 }).truncated).toEqual([true]);
   });
 
+  it('encodeWindows: overlapping windows of maxLength, each with [CLS] and [SEP]; a text that fits is one', () => {
+    const text = tokenizer.encode(long).ids.slice(1, -1); // 21 text tokens
+    // maxLength 10: 8 text tokens a window; overlap 3: windows start at 0, 5, 10, 15 (the last one reaches the end).
+    const { batch, text: owner } = tokenizer.encodeWindows([long, 'Boring.'], { maxLength: 10, overlap: 3 });
+    expect(owner).toEqual([0, 0, 0, 0, 1]);
+    expect(batch.batchSize).toBe(5);
+    expect(batch.seqLen).toBe(10);
+    const row = (r: number) => Array.from(batch.inputIds.subarray(r * 10, (r + 1) * 10));
+    for (const [r, start] of [[0, 0], [1, 5], [2, 10]] as const) expect(row(r)).toEqual([2, ...text.slice(start, start + 8), 3]);
+    expect(row(3)).toEqual([2, ...text.slice(15), 3, 0, 0]); // 6 tokens left, padded
+    expect(Array.from(batch.attentionMask.subarray(30, 40))).toEqual([1, 1, 1, 1, 1, 1, 1, 1, 0, 0]);
+    expect(row(4).slice(0, 4)).toEqual(tokenizer.encode('Boring.').ids);
+    expect(tokenizer.specialTokensPerText).toBe(2);
+    expect(() => tokenizer.encodeWindows([long], { maxLength: 10, overlap: 8 })).toThrow(/Expected an integer in \[0, 7\] .* for overlap but received number 8/);
+  });
+
   it('uses the maxLength given at load time as the default', async () => {
     const short = await TextTokenizer.fromDirectory(checkpoint, { maxLength: 6 });
     expect(short.maxLength).toBe(6);

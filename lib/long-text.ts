@@ -1,0 +1,44 @@
+// Texts longer than the model reads at once: split into overlapping windows of maxLength
+// tokens (TextTokenizer.encodeWindows), each classified, their outputs combined per text.
+//   'mean': the average of the windows' probabilities (regression: values);
+//   'max' : the strongest evidence — binary: the highest P(second label) of any window;
+//           multi-label: each label's highest probability; regression: the highest value.
+// Risk content often hides its signal at the end (a link under a long message): 'max' finds it.
+import { ArgumentError, expected } from './errors.js';
+import type { Task } from './task.js';
+import { isPlainObject, oneOf } from './validate.js';
+
+export interface LongTextOptions {
+  aggregate: 'mean' | 'max';
+  /** Tokens neighbouring windows share. Default: a quarter of a window. */
+  overlap?: number;
+}
+
+export interface ResolvedLongText {
+  aggregate: 'mean' | 'max';
+  overlap: number;
+}
+
+/** Checks options.longTexts for a model of `task` whose windows hold `room` text tokens. */
+export function resolveLongText(value: unknown, task: Task, room: number): ResolvedLongText {
+  if (!isPlainObject(value)) throw expected("{ aggregate: 'mean' | 'max', overlap? }", 'options.longTexts', value);
+  const aggregate = oneOf(value.aggregate, ['mean', 'max'] as const, 'options.longTexts.aggregate');
+  if (task === 'ordinal') throw new ArgumentError('Expected a task other than ordinal with options.longTexts (combining severity windows is not defined here)');
+  if (aggregate === 'max' && task === 'multi-class')
+    throw new ArgumentError("Expected aggregate 'mean' for a multi-class model (a per-label maximum is not a distribution) but received 'max'");
+  const overlap = value.overlap === undefined ? Math.floor(room / 4) : value.overlap;
+  if (typeof overlap !== 'number' || !Number.isSafeInteger(overlap) || overlap < 0 || overlap >= room)
+    throw expected(`an integer in [0, ${room - 1}] (tokens shared by windows of ${room} text tokens)`, 'options.longTexts.overlap', overlap);
+  return { aggregate, overlap };
+}
+
+/** One text's output from its windows' outputs (probabilities or values, one array per window). */
+export function combineWindows(windows: readonly (readonly number[])[], task: Exclude<Task, 'ordinal'>, aggregate: 'mean' | 'max'): number[] {
+  const K = windows[0]!.length;
+  if (aggregate === 'mean') return Array.from({ length: K }, (_, k) => windows.reduce((s, w) => s + w[k]!, 0) / windows.length);
+  if (task === 'binary') {
+    const positive = Math.max(...windows.map((w) => w[1]!));
+    return [1 - positive, positive];
+  }
+  return Array.from({ length: K }, (_, k) => Math.max(...windows.map((w) => w[k]!)));
+}

@@ -8,12 +8,12 @@ import { FormatError } from '../errors.js';
 import { describeTarget } from '../metrics/operating-point.js';
 import { type Report, classificationReport, multiLabelReport, ordinalScores, regressionReport } from '../metrics/index.js';
 import type { Prediction } from '../task.js';
-import { DATA_OPTIONS, RUNTIME_OPTIONS, integerFlag, requireFlag, runtimeOptions } from './args.js';
+import { DATA_OPTIONS, RUNTIME_OPTIONS, choiceFlag, integerFlag, requireFlag, runtimeOptions } from './args.js';
 import { prefetchSources } from './download.js';
 import { readExamples, withModelFeatures } from './data.js';
 import { formatReport } from './report.js';
 
-const OPTIONS = { ...RUNTIME_OPTIONS, ...DATA_OPTIONS, model: { type: 'string' }, adapter: { type: 'string' } } as const;
+const OPTIONS = { ...RUNTIME_OPTIONS, ...DATA_OPTIONS, model: { type: 'string' }, adapter: { type: 'string' }, 'long-texts': { type: 'string' } } as const;
 
 export async function runEval(args: string[]): Promise<number> {
   const { values: flags } = parseArgs({ args, options: OPTIONS });
@@ -28,7 +28,8 @@ export async function runEval(args: string[]): Promise<number> {
   using classifier = await Classifier.load(model, options);
   const examples = await readExamples(data, withModelFeatures(flags, classifier), classifier.task);
   const features = classifier.features ? { features: examples.map((e) => e.features ?? {}) } : {};
-  const predictions = await classifier.predict(examples.map((e) => e.text), { batchSize, ...features });
+  const aggregate = choiceFlag(flags['long-texts'], 'long-texts', ['mean', 'max'] as const);
+  const predictions = await classifier.predict(examples.map((e) => e.text), { batchSize, ...features, ...(aggregate ? { longTexts: { aggregate } } : {}) });
   const report = evaluationReport(classifier, examples, predictions, data);
   const seconds = (performance.now() - started) / 1000;
 

@@ -57,6 +57,7 @@ Commands:
       --model DIR        checkpoint folder                       --adapter DIR  a PEFT LoRA adapter folder
       --data FILE        labelled examples (.csv/.tsv/.jsonl)    --text-column C, --label-column C as for train
                          (a model trained with features reads the same feature columns)
+      --long-texts A     as for predict: texts longer than --max-length read in windows (mean | max)
 
   predict [texts...]   Classify texts
       --model DIR        checkpoint folder (config.json, model.safetensors, tokenizer.json or vocab.txt)

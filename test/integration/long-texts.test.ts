@@ -1,6 +1,8 @@
 // predict(texts, { longTexts }): texts longer than maxLength read in overlapping windows and
 // combined. Checked against the windows run one by one through logits().
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -109,6 +111,14 @@ describe('lora-node predict --long-texts', () => {
     const [long, short] = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(long.windows).toBeGreaterThan(3);
     expect(short.windows).toBe(1);
+    // eval --long-texts measures the same combined predictions.
+    const csv = join(mkdtempSync(join(tmpdir(), 'lora-node-long-eval-')), 'eval.csv');
+    writeFileSync(csv, `text,label\n"${LONG}",POSITIVE\n"I loved it",NEGATIVE\n`);
+    const evalArgs = ['eval', '--model', golden('real-vocab').checkpoint, '--device', 'cpu', '--precision', 'fp32', '--max-length', '12', '--data', csv, '--json'];
+    const evaluated = spawnSync(process.execPath, [cli, ...evalArgs, '--long-texts', 'max'], { encoding: 'utf8', timeout: 60_000 });
+    expect(evaluated.status, evaluated.stderr).toBe(0);
+    const right = [long.label === 'POSITIVE', short.label === 'NEGATIVE'].filter(Boolean).length / 2;
+    expect(JSON.parse(evaluated.stdout).report.accuracy).toBe(right);
     const bad = spawnSync(process.execPath, [cli, ...args, '--long-texts', 'median', LONG], { encoding: 'utf8', timeout: 60_000 });
     expect(bad.stderr).toMatch(/Expected one of mean, max for --long-texts but received "median" \[ERR_INVALID_ARGUMENT\]/);
   });

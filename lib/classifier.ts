@@ -14,8 +14,8 @@ import { openModel } from './native/open-model.js';
 import { outputWidth } from './risk/head.js';
 import type { ModelQuantizationOptions } from './quantizer.js';
 import type { NativeModelHandle, NativeModelInfo } from './native/types.js';
-import { type LongTextOptions, combineWindows, resolveLongText } from './long-text.js';
-import { type Prediction, type Task, outputValues, predictionFromLogits, predictionFromValues, taskFromConfig } from './task.js';
+import { type LongTextOptions, combineWindows, resolveLongText, windowBatches } from './long-text.js';
+import { type Prediction, type Task, outputValues, predictionFromLogits, predictionFromValues, taskFromConfig, thresholdFor } from './task.js';
 import { type EncodedBatch, TextTokenizer } from './tokenizer.js';
 import { isPlainObject, nonEmptyString, optionsObject, positiveInteger, textList } from './validate.js';
 import { MultiAdapterClassifier, type MultiAdapterClassifierOptions } from './multi-classifier.js';
@@ -156,7 +156,7 @@ export class Classifier extends NativeHolder<NativeModelHandle> {
     const batchSize = positiveInteger(o.batchSize, 'options.batchSize', 32);
     if (o.threshold !== undefined && (typeof o.threshold !== 'number' || !(o.threshold >= 0 && o.threshold <= 1)))
       throw expected('a number in [0, 1]', 'options.threshold', o.threshold);
-    const threshold = (o.threshold as number | undefined) ?? this.thresholds ?? this.decisionThreshold?.threshold;
+    const threshold = thresholdFor(o.threshold as number | undefined, this);
     const features = this.encodeFeatures(o.features, list.length);
     if (o.longTexts !== undefined) return this.predictInWindows(list, o.longTexts, { batchSize, threshold, features });
     // Texts of similar length share a batch, so little compute goes to padding;
@@ -187,17 +187,9 @@ export class Classifier extends NativeHolder<NativeModelHandle> {
     const task = this.task as Exclude<Task, 'ordinal'>;
     const K = outputWidth(this.labels, this.task);
     const outputs: number[][][] = list.map(() => []);
-    // batchSize texts at a time (memory stays bounded), their windows batchSize at a time.
-    for (let first = 0; first < list.length; first += o.batchSize) {
-      const { batch, text } = tokenizer.encodeWindows(list.slice(first, first + o.batchSize), { maxLength: this.maxLength, overlap });
-      for (let start = 0; start < batch.batchSize; start += o.batchSize) {
-        const end = Math.min(start + o.batchSize, batch.batchSize);
-        const rows = { ...batch, batchSize: end - start, inputIds: batch.inputIds.subarray(start * batch.seqLen, end * batch.seqLen),
-          attentionMask: batch.attentionMask.subarray(start * batch.seqLen, end * batch.seqLen) };
-        const owners = text.slice(start, end).map((t) => first + t);
-        const logits = await this.run(rows, o.features && featureRows(o.features, owners));
-        owners.forEach((owner, r) => outputs[owner]!.push(outputValues(logits.subarray(r * K, (r + 1) * K), task, this.temperature)));
-      }
+    for await (const { rows, owners } of windowBatches(tokenizer, list, { maxLength: this.maxLength, overlap, batchSize: o.batchSize })) {
+      const logits = await this.run(rows, o.features && featureRows(o.features, owners));
+      owners.forEach((owner, r) => outputs[owner]!.push(outputValues(logits.subarray(r * K, (r + 1) * K), task, this.temperature)));
     }
     return outputs.map((windows) => ({ ...predictionFromValues(combineWindows(windows, task, aggregate), this.labels, task, o.threshold), windows: windows.length }));
   }

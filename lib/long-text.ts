@@ -6,6 +6,7 @@
 // Risk content often hides its signal at the end (a link under a long message): 'max' finds it.
 import { ArgumentError, expected } from './errors.js';
 import type { Task } from './task.js';
+import type { EncodedBatch, TextTokenizer } from './tokenizer.js';
 import { isPlainObject, oneOf } from './validate.js';
 
 export interface LongTextOptions {
@@ -41,4 +42,24 @@ export function combineWindows(windows: readonly (readonly number[])[], task: Ex
     return [1 - positive, positive];
   }
   return Array.from({ length: K }, (_, k) => Math.max(...windows.map((w) => w[k]!)));
+}
+
+/**
+ * Every window of `texts`, batchSize windows at a time: batchSize texts are windowed at once
+ * (memory stays bounded), and each batch comes with the index in `texts` of each row's text.
+ */
+export async function* windowBatches(
+  tokenizer: TextTokenizer,
+  texts: readonly string[],
+  o: { maxLength: number; overlap: number; batchSize: number },
+): AsyncGenerator<{ rows: EncodedBatch; owners: number[] }> {
+  for (let first = 0; first < texts.length; first += o.batchSize) {
+    const { batch, text } = tokenizer.encodeWindows(texts.slice(first, first + o.batchSize), { maxLength: o.maxLength, overlap: o.overlap });
+    for (let start = 0; start < batch.batchSize; start += o.batchSize) {
+      const end = Math.min(start + o.batchSize, batch.batchSize);
+      const [from, to] = [start * batch.seqLen, end * batch.seqLen];
+      const rows = { batchSize: end - start, seqLen: batch.seqLen, inputIds: batch.inputIds.subarray(from, to), attentionMask: batch.attentionMask.subarray(from, to) };
+      yield { rows, owners: text.slice(start, end).map((t) => first + t) };
+    }
+  }
 }

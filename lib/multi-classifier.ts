@@ -17,8 +17,8 @@ import { loraSpec } from './lora/options.js';
 import { loadAddon } from './native/loader.js';
 import { openModel } from './native/open-model.js';
 import type { NativeModelInfo, NativeMultiModelHandle } from './native/types.js';
-import { combineWindows, resolveLongText } from './long-text.js';
-import { type Prediction, type Task, outputValues, predictionFromLogits, predictionFromValues, taskFromConfig } from './task.js';
+import { combineWindows, resolveLongText, windowBatches } from './long-text.js';
+import { type Prediction, type Task, outputValues, predictionFromLogits, predictionFromValues, taskFromConfig, thresholdFor } from './task.js';
 import { TextTokenizer } from './tokenizer.js';
 import { isPlainObject, nonEmptyString, optionsObject, positiveInteger, textList } from './validate.js';
 import { NativeHolder } from './native/native-holder.js';
@@ -209,29 +209,24 @@ export class MultiAdapterClassifier extends NativeHolder<NativeMultiModelHandle>
   ): Promise<MultiPrediction[]> {
     const tokenizer = this.requireTokenizer();
     const room = this.maxLength - tokenizer.specialTokensPerText;
+    // Checked against every adapter's task; the resolved settings are the same for all.
     const { aggregate, overlap } = adapters.map((a) => resolveLongText(longTexts, a.task, room))[0]!;
     const outputs: number[][][][] = adapters.map(() => list.map(() => []));  // [adapter][text][window] -> values
-    for (let first = 0; first < list.length; first += batchSize) {
-      const { batch, text } = tokenizer.encodeWindows(list.slice(first, first + batchSize), { maxLength: this.maxLength, overlap });
-      for (let start = 0; start < batch.batchSize; start += batchSize) {
-        const end = Math.min(start + batchSize, batch.batchSize);
-        const [ids, mask] = [batch.inputIds, batch.attentionMask].map((a) => a.subarray(start * batch.seqLen, end * batch.seqLen)) as [Int32Array, Int32Array];
-        const logits = await this.enqueue((h) => h.forward(ids, mask, end - start, batch.seqLen, snapshotId));
-        for (let r = 0; r < end - start; r++) {
-          adapters.forEach((a, n) => {
-            const K = a.labels.length;
-            outputs[n]![first + text[start + r]!]!.push(outputValues(logits[n]!.subarray(r * K, (r + 1) * K), a.task as Exclude<Task, 'ordinal'>, a.temperature));
-          });
-        }
-      }
+    for await (const { rows, owners } of windowBatches(tokenizer, list, { maxLength: this.maxLength, overlap, batchSize })) {
+      const logits = await this.enqueue((h) => h.forward(rows.inputIds, rows.attentionMask, rows.batchSize, rows.seqLen, snapshotId));
+      owners.forEach((owner, r) =>
+        adapters.forEach((a, n) => {
+          const K = a.labels.length;
+          outputs[n]![owner]!.push(outputValues(logits[n]!.subarray(r * K, (r + 1) * K), a.task as Exclude<Task, 'ordinal'>, a.temperature));
+        }),
+      );
     }
     return list.map((_, i) =>
       Object.fromEntries(
         adapters.map((a, n) => {
           const task = a.task as Exclude<Task, 'ordinal'>;
           const windows = outputs[n]![i]!;
-          const cut = threshold ?? a.thresholds ?? a.decisionThreshold?.threshold;
-          return [a.name, { ...predictionFromValues(combineWindows(windows, task, aggregate), a.labels, task, cut), windows: windows.length }];
+          return [a.name, { ...predictionFromValues(combineWindows(windows, task, aggregate), a.labels, task, thresholdFor(threshold, a)), windows: windows.length }];
         }),
       ),
     );
@@ -263,8 +258,7 @@ export class MultiAdapterClassifier extends NativeHolder<NativeMultiModelHandle>
           results[textIndex] = Object.fromEntries(
             adapters.map((a, n) => {
               const K = a.labels.length;
-              const threshold = (o.threshold as number | undefined) ?? a.thresholds ?? a.decisionThreshold?.threshold;
-              const p = predictionFromLogits(logits[n]!.subarray(row * K, (row + 1) * K), a.labels, a.task, threshold, a.temperature);
+              const p = predictionFromLogits(logits[n]!.subarray(row * K, (row + 1) * K), a.labels, a.task, thresholdFor(o.threshold as number | undefined, a), a.temperature);
               if (batch.truncated?.[row]) p.truncated = true;
               return [a.name, p];
             }),

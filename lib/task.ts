@@ -58,6 +58,14 @@ export function predictionFromLogits(
   return predictionFromValues(outputValues(row, task, temperature), labels, task, threshold);
 }
 
+/** The threshold a prediction uses: the caller's, else what training saved (multi-label per label, binary decision). */
+export function thresholdFor(
+  given: number | undefined,
+  saved: { thresholds?: readonly number[] | undefined; decisionThreshold?: { threshold: number } | undefined },
+): number | readonly number[] | undefined {
+  return given ?? saved.thresholds ?? saved.decisionThreshold?.threshold;
+}
+
 /** Probabilities (softmax, sigmoid for multi-label) or values (regression) of one row of logits. */
 export function outputValues(row: Float32Array, task: Exclude<Task, 'ordinal'>, temperature = 1): number[] {
   if (task === 'regression') return Array.from(row);

@@ -53,6 +53,28 @@ export function numberFlag(value: string | undefined, flag: string): number | un
   return n;
 }
 
+/** A number >= 0 (weight decay, warmup ratio); undefined when the flag is absent. */
+export function nonNegativeFlag(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !(n >= 0) || !Number.isFinite(n)) throw new ArgumentError(`Expected a number >= 0 for --${flag} but received "${value}"`);
+  return n;
+}
+
+/** A probability in [0, 1] (a decision threshold); undefined when the flag is absent. */
+export function probabilityFlag(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !(n >= 0 && n <= 1)) throw new ArgumentError(`Expected a number in [0, 1] for --${flag} but received "${value}"`);
+  return n;
+}
+
+/** --long-texts mean | max as predict's longTexts option (eval and predict). */
+export function longTextsFlag(value: string | undefined): { longTexts?: { aggregate: 'mean' | 'max' } } {
+  const aggregate = choiceFlag(value, 'long-texts', ['mean', 'max'] as const);
+  return aggregate ? { longTexts: { aggregate } } : {};
+}
+
 export function choiceFlag<T extends string>(value: string | undefined, flag: string, choices: readonly T[]): T | undefined {
   if (value === undefined) return undefined;
   if (!(choices as readonly string[]).includes(value))

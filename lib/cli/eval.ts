@@ -8,10 +8,10 @@ import { FormatError } from '../errors.js';
 import { describeTarget } from '../metrics/operating-point.js';
 import { type Report, classificationReport, multiLabelReport, ordinalScores, regressionReport } from '../metrics/index.js';
 import type { Prediction } from '../task.js';
-import { DATA_OPTIONS, RUNTIME_OPTIONS, choiceFlag, integerFlag, requireFlag, runtimeOptions } from './args.js';
+import { DATA_OPTIONS, RUNTIME_OPTIONS, integerFlag, longTextsFlag, requireFlag, runtimeOptions } from './args.js';
 import { prefetchSources } from './download.js';
 import { readExamples, withModelFeatures } from './data.js';
-import { formatReport } from './report.js';
+import { decisionThresholdLine, formatReport } from './report.js';
 
 const OPTIONS = { ...RUNTIME_OPTIONS, ...DATA_OPTIONS, model: { type: 'string' }, adapter: { type: 'string' }, 'long-texts': { type: 'string' } } as const;
 
@@ -28,8 +28,7 @@ export async function runEval(args: string[]): Promise<number> {
   using classifier = await Classifier.load(model, options);
   const examples = await readExamples(data, withModelFeatures(flags, classifier), classifier.task);
   const features = classifier.features ? { features: examples.map((e) => e.features ?? {}) } : {};
-  const aggregate = choiceFlag(flags['long-texts'], 'long-texts', ['mean', 'max'] as const);
-  const predictions = await classifier.predict(examples.map((e) => e.text), { batchSize, ...features, ...(aggregate ? { longTexts: { aggregate } } : {}) });
+  const predictions = await classifier.predict(examples.map((e) => e.text), { batchSize, ...features, ...longTextsFlag(flags['long-texts']) });
   const report = evaluationReport(classifier, examples, predictions, data);
   const seconds = (performance.now() - started) / 1000;
 
@@ -44,7 +43,7 @@ export async function runEval(args: string[]): Promise<number> {
   console.log(`model: ${model}${adapter} (${classifier.task}, labels: ${classifier.labels.join(', ')})`);
   console.log(`device: ${classifier.device}, precision: ${classifier.precision}`);
   const t = classifier.decisionThreshold;
-  if (t) console.log(`decision threshold: ${t.positiveLabel} when its probability > ${t.threshold.toFixed(4)} (chosen in training for ${describeTarget(t.target)})`);
+  if (t) console.log(decisionThresholdLine(t.positiveLabel, t.threshold, `chosen in training for ${describeTarget(t.target)}`));
   console.log(`${examples.length} examples from ${data}, evaluated in ${seconds.toFixed(1)} s\n`);
   console.log(formatReport(report, classifier.labels));
   return 0;

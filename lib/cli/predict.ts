@@ -8,9 +8,10 @@ import type { Input } from '../data/examples.js';
 import { ArgumentError } from '../errors.js';
 import type { Features } from '../features/schema.js';
 import { describeTarget } from '../metrics/operating-point.js';
-import { DATA_OPTIONS, RUNTIME_OPTIONS, choiceFlag, integerFlag, requireFlag, runtimeOptions } from './args.js';
+import { DATA_OPTIONS, RUNTIME_OPTIONS, integerFlag, longTextsFlag, probabilityFlag, requireFlag, runtimeOptions } from './args.js';
 import { readInputs, withModelFeatures } from './data.js';
 import { prefetchSources } from './download.js';
+import { decisionThresholdLine } from './report.js';
 
 const { 'label-column': _labels, ...INPUT_OPTIONS } = DATA_OPTIONS;
 const OPTIONS = {
@@ -42,14 +43,11 @@ export async function runPredict(args: string[]): Promise<number> {
   if (flags.data === undefined && texts.length === 0) throw new ArgumentError('Expected texts to classify (arguments, --file or --data) but received none');
   const options = runtimeOptions(flags);
   const batchSize = integerFlag(flags['batch-size'], 'batch-size');
-  const threshold = flags.threshold === undefined ? undefined : Number(flags.threshold);
-  if (threshold !== undefined && !(flags.threshold!.trim() !== '' && threshold >= 0 && threshold <= 1))
-    throw new ArgumentError(`Expected a number in [0, 1] for --threshold but received "${flags.threshold}"`);
-  const aggregate = choiceFlag(flags['long-texts'], 'long-texts', ['mean', 'max'] as const);
+  const threshold = probabilityFlag(flags.threshold, 'threshold');
   const predictOptions = {
     ...(batchSize ? { batchSize } : {}),
     ...(threshold !== undefined ? { threshold } : {}),
-    ...(aggregate ? { longTexts: { aggregate } } : {}),
+    ...longTextsFlag(flags['long-texts']),
   };
   await prefetchSources(flags);
   const adapters = namedAdapters(flags.adapter ?? []);
@@ -85,7 +83,7 @@ export async function runPredict(args: string[]): Promise<number> {
   const t = classifier.decisionThreshold;
   if (classifier.task === 'binary' && (t || threshold !== undefined)) {
     const chosen = threshold !== undefined ? '--threshold' : `chosen in training for ${describeTarget(t!.target)}`;
-    console.log(`decision threshold: ${classifier.labels[1]} when its probability > ${(threshold ?? t!.threshold).toFixed(4)} (${chosen})`);
+    console.log(decisionThresholdLine(classifier.labels[1]!, threshold ?? t!.threshold, chosen));
   }
   for (const [i, p] of predictions.entries()) {
     const extra =

@@ -86,3 +86,8 @@ function regressionText(r: RegressionReport): string {
   if (r.loss !== undefined) lines.push(`loss ${f4(r.loss)}`);
   return lines.join('\n');
 }
+
+/** How predict and eval say which threshold decides a binary model's label. */
+export function decisionThresholdLine(label: string, threshold: number, source: string): string {
+  return `decision threshold: ${label} when its probability > ${threshold.toFixed(4)} (${source})`;
+}

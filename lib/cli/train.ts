@@ -8,10 +8,11 @@ import type { LoraOptions } from '../lora/options.js';
 import { type TextExample, loadTextFile } from '../mlm/packing.js';
 import { TASKS, type Task } from '../task.js';
 import { METRIC_NAMES } from '../metrics/index.js';
-import { type ThresholdTarget, describeTarget } from '../metrics/operating-point.js';
+import { CALIBRATION_TASKS } from '../metrics/calibration.js';
+import { THRESHOLD_TASKS, type ThresholdTarget, describeTarget } from '../metrics/operating-point.js';
 import type { TrainerOptions } from '../trainer/options.js';
 import { type TrainResult, Trainer } from '../trainer/trainer.js';
-import { DATA_OPTIONS, RUNTIME_OPTIONS, choiceFlag, integerFlag, listFlag, numberFlag, requireFlag, runtimeOptions } from './args.js';
+import { DATA_OPTIONS, RUNTIME_OPTIONS, choiceFlag, integerFlag, listFlag, nonNegativeFlag, numberFlag, requireFlag, runtimeOptions } from './args.js';
 import { readExamples } from './data.js';
 import { prefetchSources } from './download.js';
 import { createReporter, progressMode } from './progress.js';
@@ -70,7 +71,9 @@ export async function runTrain(args: string[]): Promise<number> {
   const { train, evalExamples, task } = options.task === 'mlm' ? await readTexts(flags) : await readData(flags, options.task);
   options.task = task;
   // An inferred task that the flag does not fit: say where the task came from.
-  const needs = options.threshold ? { flag: '--threshold', tasks: ['binary', 'multi-label'] } : options.calibrate ? { flag: '--calibrate', tasks: ['binary', 'multi-class'] } : undefined;
+  const needs: { flag: string; tasks: readonly string[] } | undefined = options.threshold
+    ? { flag: '--threshold', tasks: THRESHOLD_TASKS }
+    : options.calibrate ? { flag: '--calibrate', tasks: CALIBRATION_TASKS } : undefined;
   if (needs && flags.task === undefined && !needs.tasks.includes(task))
     throw new ArgumentError(`Expected a ${needs.tasks.join(' or ')} task with ${needs.flag} but the labels in ${data} make it ${task}`);
   const json = flags.json ?? false;
@@ -132,8 +135,6 @@ function trainerOptions(flags: Flags, model: string): TrainerOptions {
   if (metric) options.evaluation = { metric };
   const patience = integerFlag(flags.patience, 'patience');
   if (patience) options.earlyStopping = { patience, ...(metric ? { metric } : {}) };
-  for (const flag of ['metric', 'patience'] as const)
-    if (flags[flag] !== undefined && flags.eval === undefined) throw new ArgumentError(`Expected --eval FILE with --${flag} (it reads the evaluation examples' metrics) but received none`);
   if (flags.checkpoints) {
     const every = flags['checkpoint-every'] === undefined || flags['checkpoint-every'] === 'epoch' ? 'epoch' : integerFlag(flags['checkpoint-every'], 'checkpoint-every')!;
     options.checkpoints = { dir: flags.checkpoints, every };
@@ -143,9 +144,8 @@ function trainerOptions(flags: Flags, model: string): TrainerOptions {
   options.lora = loraOptions(flags);
   if (flags.threshold !== undefined) options.threshold = thresholdFlag(flags.threshold);
   if (flags.calibrate) options.calibrate = true;
-  for (const flag of ['threshold', 'calibrate'] as const) {
-    if (flags[flag] === undefined || flags.eval !== undefined) continue;
-    throw new ArgumentError(`Expected --eval FILE with --${flag} (it is fitted on the evaluation examples) but received none`);
+  for (const [flag, why] of NEEDS_EVAL) {
+    if (flags[flag] !== undefined && flags.eval === undefined) throw new ArgumentError(`Expected --eval FILE with --${flag} (${why}) but received none`);
   }
   return options;
 }
@@ -167,6 +167,14 @@ function inFlagWords<T>(make: () => T): T {
   }
 }
 
+/** Flags that only mean something with evaluation examples, and why. */
+const NEEDS_EVAL = [
+  ['threshold', 'it is fitted on the evaluation examples'],
+  ['calibrate', 'it is fitted on the evaluation examples'],
+  ['metric', "it reads the evaluation examples' metrics"],
+  ['patience', "it reads the evaluation examples' metrics"],
+] as const;
+
 /** The Trainer options the flags set, as its messages name them. */
 const OPTION_FLAGS: [string, string][] = [
   ['options.threshold', '--threshold'],
@@ -181,14 +189,6 @@ const OPTION_FLAGS: [string, string][] = [
   ['options.earlyStopping.metric', '--metric'],
   ['options.quantization', '--quantize'],
 ];
-
-/** A number >= 0 (weight decay, warmup ratio); undefined when the flag is absent. */
-function nonNegativeFlag(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (value.trim() === '' || !(n >= 0) || !Number.isFinite(n)) throw new ArgumentError(`Expected a number >= 0 for --${flag} but received "${value}"`);
-  return n;
-}
 
 /** --class-weights balanced | w1,w2,... (one positive number per label, in label order). */
 function classWeightsFlag(value: string | undefined): TrainerOptions['classWeights'] {

@@ -2,8 +2,7 @@
 // request what an earlier try (or run) left there, then checks the size and, for
 // LFS files (a sha256 etag), the sha256, and only then renames it into place.
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { existsSync } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 

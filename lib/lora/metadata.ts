@@ -5,6 +5,7 @@ import { join } from 'node:path';
 
 import { FormatError } from '../errors.js';
 import { type FeatureSchema, isFeatureSchema } from '../features/schema.js';
+import { CALIBRATION_TASKS } from '../metrics/calibration.js';
 import { type DecisionThreshold, isDecisionThreshold } from '../metrics/operating-point.js';
 import { TASKS, type Task } from '../task.js';
 import { isPlainObject } from '../validate.js';
@@ -51,7 +52,7 @@ export async function readMetadata(dir: string): Promise<LoraNodeMetadata | unde
     throw new FormatError('ERR_CONFIG', `${join(dir, METADATA_FILE)}: expected features { numeric: [{ name, mean, std }], categorical: [{ name, categories, embeddingDim }] }`);
   if (m.decisionThreshold !== undefined && (m.task !== 'binary' || !isDecisionThreshold(m.decisionThreshold) || m.decisionThreshold.positiveLabel !== (m.labels as string[])[1]))
     throw new FormatError('ERR_CONFIG', `${join(dir, METADATA_FILE)}: expected decisionThreshold { threshold in [0, 1), positiveLabel: the second label } on a binary task`);
-  if (m.temperature !== undefined && (typeof m.temperature !== 'number' || !(m.temperature > 0) || !Number.isFinite(m.temperature) || (m.task !== 'binary' && m.task !== 'multi-class')))
+  if (m.temperature !== undefined && (typeof m.temperature !== 'number' || !(m.temperature > 0) || !Number.isFinite(m.temperature) || !(CALIBRATION_TASKS as readonly unknown[]).includes(m.task)))
     throw new FormatError('ERR_CONFIG', `${join(dir, METADATA_FILE)}: expected temperature, a positive number, on a binary or multi-class task`);
   if (m.task === 'ordinal' && (m.labels as string[]).length < 2)
     throw new FormatError('ERR_CONFIG', `${join(dir, METADATA_FILE)}: an ordinal task needs at least 2 labels`);

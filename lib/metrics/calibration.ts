@@ -4,6 +4,9 @@
 // bins of the top probability) shows what it bought.
 import { expected } from '../errors.js';
 
+/** The tasks a softmax temperature applies to. */
+export const CALIBRATION_TASKS = ['binary', 'multi-class'] as const;
+
 export interface Calibration {
   temperature: number;
   /** Mean negative log-likelihood on the data it was fitted on, before (T = 1) and after. */

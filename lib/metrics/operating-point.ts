@@ -7,6 +7,9 @@ import { numberList } from '../validate.js';
 
 export type ThresholdTarget = 'f1' | { precision: number } | { recall: number };
 
+/** The tasks whose decision thresholds a target can choose. */
+export const THRESHOLD_TASKS = ['binary', 'multi-label'] as const;
+
 export interface OperatingPoint {
   threshold: number;
   /** On the data it was chosen on. */

@@ -1,4 +1,5 @@
-// Evaluation on held-out examples: logits in batches, then the task's report.
+// Evaluation on held-out examples: logits in batches, then the task's report (rescore: the
+// same logits read at other thresholds or another temperature, without another pass).
 import {
   type Report,
   classificationReport,
@@ -46,17 +47,7 @@ export async function evaluate(
   data: PreparedData,
   task: Task,
   labels: readonly string[],
-  options: {
-    batchSize: number;
-    padTokenId: number;
-    lossKind: 'ce' | 'bce' | 'mse' | 'ordinal';
-    /** Multi-label: per-label thresholds (default 0.5). */
-    thresholds?: readonly number[];
-    /** Binary: positive when P(labels[1]) is above it (default: the argmax). */
-    decisionThreshold?: number;
-    /** Binary, multi-class: probabilities are softmax(logits / temperature). */
-    temperature?: number;
-  },
+  options: { batchSize: number; padTokenId: number; lossKind: 'ce' | 'bce' | 'mse' | 'ordinal' },
 ): Promise<Evaluation> {
   const K = labels.length;
   const width = outputWidth(labels, task);  // logits per row: K, or K-1 cumulative ones (ordinal)
@@ -81,15 +72,37 @@ export async function evaluate(
         outputs.set(o.probs, (start + row) * K);
       } else {
         rawLogits?.set(logits, (start + row) * K);
-        outputs.set(toOutputs(logits, task, options.temperature ?? 1), (start + row) * K);
+        outputs.set(toOutputs(logits, task, 1), (start + row) * K);
       }
     }
   }
   const loss = lossSum / data.count;
   const report = ordinalPredicted
     ? { ...classificationReport(data.labels as Int32Array, ordinalPredicted, labels, outputs), ordinal: ordinalScores(data.labels as Int32Array, ordinalPredicted, K) }
-    : reportFor(task, data, outputs, labels, options);
+    : reportFor(task, data, outputs, labels, {});
   return { report: { ...report, loss }, outputs, ...(rawLogits ? { logits: rawLogits } : {}) };
+}
+
+/**
+ * The same evaluation at other cut points (thresholds, decision threshold, temperature): the
+ * report again from the stored logits and outputs, without another pass over the model. The
+ * loss stays the model's own (computed on the raw logits).
+ */
+export function rescore(
+  evaluation: Evaluation,
+  data: PreparedData,
+  task: Task,
+  labels: readonly string[],
+  cut: { thresholds?: readonly number[]; decisionThreshold?: number; temperature?: number },
+): Evaluation {
+  const K = labels.length;
+  let outputs = evaluation.outputs;
+  if (cut.temperature !== undefined) {
+    outputs = new Float32Array(outputs.length);
+    for (let i = 0; i < data.count; i++) outputs.set(toOutputs(evaluation.logits!.subarray(i * K, (i + 1) * K), task, cut.temperature), i * K);
+  }
+  const report = reportFor(task, data, outputs, labels, cut);
+  return { ...evaluation, report: { ...report, loss: evaluation.report.loss! }, outputs };
 }
 
 function toOutputs(logits: Float32Array, task: Task, temperature: number): Float32Array {

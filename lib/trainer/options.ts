@@ -6,7 +6,8 @@ import type { LoraOptions } from '../lora/options.js';
 import { type ModelQuantizationOptions, modelQuantization } from '../quantizer.js';
 import type { HubOptions } from '../hub/settings.js';
 import { type MlmOptions, type ResolvedMlm, resolveMlmOptions } from '../mlm/masking.js';
-import { type ThresholdTarget, thresholdTarget } from '../metrics/operating-point.js';
+import { CALIBRATION_TASKS } from '../metrics/calibration.js';
+import { THRESHOLD_TASKS, type ThresholdTarget, thresholdTarget } from '../metrics/operating-point.js';
 import { METRIC_NAMES, type MetricName } from '../metrics/index.js';
 import { TASKS, type Task } from '../task.js';
 import { deviceOption, isPlainObject, nonEmptyString, nonNegativeInteger, oneOf, optionsObject, positiveInteger } from '../validate.js';
@@ -91,6 +92,9 @@ export interface ResolvedTrainerOptions {
   hub: HubOptions | undefined;
 }
 
+/** 'binary' or 'multi-label': tasks as options name them in messages. */
+const taskList = (tasks: readonly string[]): string => tasks.map((t) => `'${t}'`).join(' or ');
+
 function nonNegativeNumber(value: unknown, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw expected('a non-negative number', name, value);
@@ -170,15 +174,15 @@ export function resolveTrainerOptions(options: unknown): ResolvedTrainerOptions 
     threshold: (() => {
       if (o.threshold === undefined) return undefined;
       const target = thresholdTarget(o.threshold, 'options.threshold');
-      if (o.task !== undefined && o.task !== 'binary' && o.task !== 'multi-label')
-        throw new ArgumentError(`Expected task 'binary' or 'multi-label' with options.threshold (decision thresholds on label probabilities) but received task '${String(o.task)}'`);
+      if (o.task !== undefined && !(THRESHOLD_TASKS as readonly unknown[]).includes(o.task))
+        throw new ArgumentError(`Expected task ${taskList(THRESHOLD_TASKS)} with options.threshold (decision thresholds on label probabilities) but received task '${String(o.task)}'`);
       return target;
     })(),
     calibrate: (() => {
       if (o.calibrate === undefined || o.calibrate === false) return false;
       if (o.calibrate !== true) throw expected('a boolean', 'options.calibrate', o.calibrate);
-      if (o.task !== undefined && o.task !== 'binary' && o.task !== 'multi-class')
-        throw new ArgumentError(`Expected task 'binary' or 'multi-class' with options.calibrate (a softmax temperature) but received task '${String(o.task)}'`);
+      if (o.task !== undefined && !(CALIBRATION_TASKS as readonly unknown[]).includes(o.task))
+        throw new ArgumentError(`Expected task ${taskList(CALIBRATION_TASKS)} with options.calibrate (a softmax temperature) but received task '${String(o.task)}'`);
       return true;
     })(),
     quantization: o.quantization === undefined ? undefined : modelQuantization(o.quantization, 'options.quantization'),

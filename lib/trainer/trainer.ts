@@ -18,8 +18,8 @@ import { type FeatureSchema, fitFeatureSchema } from '../features/schema.js';
 import { type RiskHeadPlan, attachRiskHead, loadRiskHeadWeights, needsRiskHead, saveRiskHead } from '../risk/head.js';
 import { ordinalStartThresholds } from '../risk/ordinal.js';
 import { type MetricName, type Report, higherIsBetter, metricValue, tuneThresholds } from '../metrics/index.js';
-import { type DecisionThreshold, type OperatingPoint, chooseDecisionThreshold, chooseLabelThresholds, describeTarget } from '../metrics/operating-point.js';
-import { type Calibration, calibrate } from '../metrics/calibration.js';
+import { type DecisionThreshold, type OperatingPoint, THRESHOLD_TASKS, chooseDecisionThreshold, chooseLabelThresholds, describeTarget } from '../metrics/operating-point.js';
+import { CALIBRATION_TASKS, type Calibration, calibrate } from '../metrics/calibration.js';
 import { type MaskedLmReport, evaluateMaskedLm } from '../mlm/evaluate.js';
 import type { TextExample } from '../mlm/packing.js';
 import { type MaskedLmRun, prepareMaskedLm } from '../mlm/prepare.js';
@@ -42,7 +42,7 @@ import {
 } from './checkpoints.js';
 import { optionsObject } from '../validate.js';
 import { type PreparedData, checkExamples, lossWeights, prepareData } from './dataset.js';
-import { type Evaluation, evaluate } from './evaluate.js';
+import { type Evaluation, evaluate, rescore } from './evaluate.js';
 import { type ResolvedTrainerOptions, type TrainerOptions, resolveTrainerOptions } from './options.js';
 
 /** One optimizer step, as the 'progress' event reports it. */
@@ -116,6 +116,16 @@ function defaultMetric(task: TrainTask): MetricName {
   return task === 'mlm' ? 'loss' : task === 'regression' ? 'mse' : task === 'ordinal' ? 'mae' : task === 'multi-label' ? 'f1_micro' : task === 'binary' ? 'f1_macro' : 'accuracy';
 }
 
+/** What training produced besides weights: saved in lora-node.json beside them. */
+interface Trained {
+  labels: string[];
+  task: TrainTask;
+  thresholds?: number[];
+  decisionThreshold?: DecisionThreshold;
+  temperature?: number;
+  features?: FeatureSchema | undefined;
+}
+
 /** How many evaluation examples have a text that is also a training text (after trimming). */
 function overlap(train: readonly { text: string }[], held: readonly { text: string }[]): number {
   const seen = new Set(train.map((e) => e.text.trim()));
@@ -127,16 +137,7 @@ export class Trainer extends EventEmitter {
   private handle: NativeModelHandle | undefined;
   private lora: ResolvedLora | undefined;
   private quantization: FourBitConfig | undefined;
-  private trained:
-    | {
-        labels: string[];
-        task: TrainTask;
-        thresholds?: number[];
-        decisionThreshold?: DecisionThreshold;
-        temperature?: number;
-        features?: FeatureSchema | undefined;
-      }
-    | undefined;
+  private trained: Trained | undefined;
   /** options.model as a local folder (a hub repo id is fetched into the cache). */
   private modelDir: string | undefined;
   /** Set while the model is a masked language model (task 'mlm'). */
@@ -197,14 +198,7 @@ export class Trainer extends EventEmitter {
   private saveContext(): SaveContext {
     if (this.disposed) throw new DisposedError('Trainer');
     if (!this.handle || !this.trained || this.trained.task === 'mlm') throw new ArgumentError('Expected a trained model: call train() before save()');
-    const { labels, task, thresholds, decisionThreshold, temperature, features } = this.trained as {
-      labels: string[];
-      task: Task;
-      thresholds?: number[];
-      decisionThreshold?: DecisionThreshold;
-      temperature?: number;
-      features?: FeatureSchema;
-    };
+    const { labels, task, thresholds, decisionThreshold, temperature, features } = this.trained as Trained & { task: Task };
     const ctx: SaveContext = {
       handle: this.handle,
       checkpointDir: this.modelDir ?? this.options.model,
@@ -243,11 +237,11 @@ export class Trainer extends EventEmitter {
     const tokenizer = await TextTokenizer.fromDirectory(modelDir, { maxLength: o.maxLength });
     const train = prepareData(examples, labels, task, tokenizer, o.maxLength, { schema: features, name: 'trainExamples' });
     const held = evalExamples && prepareData(evalExamples, labels, task, tokenizer, o.maxLength, { schema: features, name: 'evalExamples' });
-    if (o.threshold && task !== 'binary' && task !== 'multi-label')
-      throw new ArgumentError(`Expected a binary or multi-label task with options.threshold but the labels make this a ${task} task (${labels.length} labels)`);
+    if (o.threshold && !(THRESHOLD_TASKS as readonly string[]).includes(task))
+      throw new ArgumentError(`Expected a ${THRESHOLD_TASKS.join(' or ')} task with options.threshold but the labels make this a ${task} task (${labels.length} labels)`);
     if (o.threshold && !held) throw new ArgumentError('Expected evalExamples to choose options.threshold on but received none');
-    if (o.calibrate && task !== 'binary' && task !== 'multi-class')
-      throw new ArgumentError(`Expected a binary or multi-class task with options.calibrate but the labels make this a ${task} task`);
+    if (o.calibrate && !(CALIBRATION_TASKS as readonly string[]).includes(task))
+      throw new ArgumentError(`Expected a ${CALIBRATION_TASKS.join(' or ')} task with options.calibrate but the labels make this a ${task} task`);
     if (o.calibrate && !held) throw new ArgumentError('Expected evalExamples to fit options.calibrate on but received none');
 
     this.handle?.dispose();
@@ -451,10 +445,14 @@ export class Trainer extends EventEmitter {
     let calibration: Calibration | undefined;
     let labelThresholds: Record<string, OperatingPoint> | undefined;
     if (evaluating) {
-      finalEvaluation = await this.evaluateHeld(run);
+      const evaluated = (finalEvaluation = await this.evaluateHeld(run));
+      // Calibration and thresholds change how the logits are read, not the logits: each report
+      // below is rescored from this one pass over the evaluation examples.
+      const at = (cut: { thresholds?: number[]; decisionThreshold?: number; temperature?: number }) =>
+        rescore(evaluated, run.held!, run.task as Task, run.labels, cut);
       if (this.options.calibrate) {
         calibration = calibrate(finalEvaluation.logits!, run.held!.labels as Int32Array, run.labels.length);
-        finalEvaluation = await this.evaluateHeld(run, { temperature: calibration.temperature });
+        finalEvaluation = at({ temperature: calibration.temperature });
       }
       if (run.task === 'multi-label') {
         const target = this.options.threshold;
@@ -466,13 +464,13 @@ export class Trainer extends EventEmitter {
         } else {
           thresholds = tuneThresholds(run.held!.labels as Float32Array, finalEvaluation.outputs, run.labels.length);
         }
-        finalEvaluation = await this.evaluateHeld(run, { thresholds });
+        finalEvaluation = at({ thresholds });
       }
       if (run.task === 'binary' && this.options.threshold) {
         decisionThreshold = chooseDecisionThreshold(run.held!.labels as Int32Array, finalEvaluation.outputs, run.labels, this.options.threshold);
         if (!decisionThreshold.met)
           this.emit('notice', `no threshold reaches ${describeTarget(decisionThreshold.target)} on the evaluation examples; using the closest (${decisionThreshold.threshold.toFixed(4)}: precision ${decisionThreshold.precision.toFixed(3)}, recall ${decisionThreshold.recall.toFixed(3)})`);
-        finalEvaluation = await this.evaluateHeld(run, { decisionThreshold: decisionThreshold.threshold, ...(calibration ? { temperature: calibration.temperature } : {}) });
+        finalEvaluation = at({ decisionThreshold: decisionThreshold.threshold, ...(calibration ? { temperature: calibration.temperature } : {}) });
       }
     }
     this.trained = {
@@ -503,7 +501,7 @@ export class Trainer extends EventEmitter {
     return result;
   }
 
-  private evaluateHeld(run: RunState, cut: { thresholds?: number[]; decisionThreshold?: number; temperature?: number } = {}): Promise<Evaluation> {
+  private evaluateHeld(run: RunState): Promise<Evaluation> {
     const batchSize = Math.max(this.options.batchSize, 32);
     if (run.task === 'mlm') {
       return evaluateMaskedLm(this.handle!, this.mlm!.held!, this.mlm!.spec, { batchSize, padTokenId: run.padTokenId, seed: this.options.seed })
@@ -516,7 +514,6 @@ export class Trainer extends EventEmitter {
       batchSize: Math.max(this.options.batchSize, 32),
       padTokenId: run.padTokenId,
       lossKind: run.lossKind,
-      ...cut,
     }).catch((error: unknown) => {
       throw fromNativeError(error);
     });

@@ -79,8 +79,8 @@ inline std::string describe(const Napi::Value& value) {
 // A file or folder path from JS: a non-empty string without NUL characters (a NUL
 // would silently cut the path short in every system call).
 inline std::string path_value(Napi::Env env, const Napi::Value& value, const std::string& name) {
-  if (!value.IsString() || value.As<Napi::String>().Utf8Value().empty()) throw_expected(env, "a non-empty path string", name, value);
-  std::string path = value.As<Napi::String>().Utf8Value();
+  std::string path = value.IsString() ? value.As<Napi::String>().Utf8Value() : std::string();
+  if (path.empty()) throw_expected(env, "a non-empty path string", name, value);
   if (path.find('\0') != std::string::npos) throw_expected(env, "a path without NUL characters", name, value);
   return path;
 }

@@ -11,6 +11,7 @@
 // Prints one line per check and exits 1 if any fails. Built by run.sh
 // (-DLORA_NODE_BUILD_GPU_CHECK=ON); runs on the CPU too, which checks the check.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/autograd.h>
 
 #include <nlohmann/json.hpp>

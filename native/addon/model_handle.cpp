@@ -1,6 +1,7 @@
 // NativeModel: a JS handle to a core DistilBertClassifier. Load, forward and
 // saving run on libuv's pool; the handle shares ownership with running
 // workers, so dispose() during a forward frees the model when it finishes.
+#include <ATen/core/grad_mode.h>
 #include <napi.h>
 
 #include <memory>

@@ -5,7 +5,7 @@
 // as torch.optim.AdamW(foreach=False).
 #include "core/adamw.h"
 
-#include <c10/core/GradMode.h>
+#include <ATen/core/grad_mode.h>
 
 #include <algorithm>
 #include <cctype>

@@ -60,13 +60,13 @@ check_release() {
     if g++ "${flags[@]}" "$@" "$file" > "$log/$label-$(basename "$file").txt" 2>&1; then return 0; fi
     echo "FAILED ($suite, $label): $file"; head -20 "$log/$label-$(basename "$file").txt"; return 1
   }
-  local files=(native/core/*.cpp native/addon/*.cpp benchmarks/gpu/core_check.cpp)
+  local files=(native/core/*.cpp native/addon/*.cpp benchmarks/gpu/core_check.cpp benchmarks/gpu/core_bench.cpp)
   for file in "${files[@]}"; do
     compile cpu "$file" &
     while [ "$(jobs -rp | wc -l)" -ge "$(nproc)" ]; do wait -n || failed=1; done
   done
   if [ -n "$CUDA_INCLUDE" ]; then
-    for file in $(grep -l 'LORA_NODE_WITH_CUDA\|LORA_NODE_CUDA_KERNELS' native/core/*.cpp); do
+    for file in $(grep -l 'LORA_NODE_WITH_CUDA\|LORA_NODE_CUDA_KERNELS' native/core/*.cpp benchmarks/gpu/*.cpp); do
       compile cuda "$file" "${cuda_flags[@]}" &
       while [ "$(jobs -rp | wc -l)" -ge "$(nproc)" ]; do wait -n || failed=1; done
     done

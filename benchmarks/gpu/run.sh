@@ -8,7 +8,10 @@
 # 2. builds the native core (lora_core) against this machine's PyTorch libtorch
 #    with the CUDA option on, and runs benchmarks/gpu/core_check.cpp on the GPU: LoRA
 #    and QLoRA logits, loss and gradients against the golden fixtures, bf16/fp16,
-#    and a few training steps (the CUDA training path, without Node).
+#    and a few training steps (the CUDA training path, without Node);
+# 3. times training (core_bench.cpp: LoRA and QLoRA, fp32 and bf16, batch 16 x 128 on a
+#    DistilBERT-base-shaped checkpoint) and the same job in transformers + PEFT
+#    (peft_bench.py, on the checkpoint core_bench wrote), with peak device memory.
 # Writes the outputs to OUT_DIR (default benchmarks/.work/gpu) and exits non-zero on failure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -32,9 +35,19 @@ TORCH_PREFIX="$("$PYTHON" -c 'import torch.utils; print(torch.utils.cmake_prefix
 cmake -S . -B "$OUT/build" -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" -DLORA_NODE_CUDA=ON -DLORA_NODE_BUILD_GPU_CHECK=ON \
   -DCMAKE_CUDA_ARCHITECTURES="$ARCH" -DCMAKE_BUILD_TYPE=Release > "$OUT/cmake-configure.txt" 2>&1 \
   || { tail -40 "$OUT/cmake-configure.txt"; exit 1; }
-cmake --build "$OUT/build" --target core_check -j "$(nproc)" > "$OUT/cmake-build.txt" 2>&1 \
+cmake --build "$OUT/build" --target core_check core_bench -j "$(nproc)" > "$OUT/cmake-build.txt" 2>&1 \
   || { tail -60 "$OUT/cmake-build.txt"; exit 1; }
 echo "lora_core built against $TORCH_PREFIX" | tee -a "$OUT/torch.txt"
 
 echo "== the core on the GPU against the golden fixtures (LoRA, QLoRA with the CUDA dequant kernels, training)"
-"$OUT/build/core_check" . cuda | tee "$OUT/core_check.txt"
+status=0
+"$OUT/build/core_check" . cuda | tee "$OUT/core_check.txt" || status=1
+
+# Timings run even when a check failed: one device session should bring back both.
+echo "== training speed and memory: lora-node's core (LoRA, QLoRA; fp32, bf16)"
+# The 265 MB checkpoint goes to a temp folder, not OUT (whose files travel back).
+BENCH_WORK="$(mktemp -d)"
+"$OUT/build/core_bench" "$BENCH_WORK" cuda 20 | tee "$OUT/core_bench.txt" || status=1
+echo "== the same job in transformers + PEFT (+ bitsandbytes when installed)"
+"$PYTHON" benchmarks/gpu/peft_bench.py "$BENCH_WORK/distilbert-base-random" 20 2>&1 | tee "$OUT/peft_bench.txt" || status=1
+exit "$status"

@@ -635,7 +635,7 @@ QuantStateInfo parse_quant_state(const std::string& text) {
   else
     expected_field("\"float32\", \"bfloat16\" or \"float16\"", "dtype", j["dtype"]);
 
-  const nlohmann::json& shape = field(j, "shape");
+  const nlohmann::json shape = field(j, "shape");  // a copy: GCC 14 flags a reference tied to the temporary key
   if (!shape.is_array()) expected_field("an array of non-negative integers", "shape", shape);
   for (const nlohmann::json& d : shape) {
     if (!d.is_number_integer() || d.get<int64_t>() < 0) expected_field("an array of non-negative integers", "shape", shape);

@@ -62,8 +62,14 @@ describe('hub repo ids where checkpoint folders are accepted', () => {
     using fromHub = await Classifier.load(ID, { ...RUNTIME, adapters: { a: ADAPTER_ID } });
     await fromHub.addAdapter('b', ADAPTER_ID);
     const [fromHubPredictions, localPredictions] = [await fromHub.predict(['hello world']), await local.predict(['hello world'])];
-    expect(fromHubPredictions[0]!.a).toEqual(localPredictions[0]!.a);
-    expect(fromHubPredictions[0]!.b).toEqual(localPredictions[0]!.a);
+    // Two adapters run as one batched computation and one adapter alone: libtorch 2.x
+    // may round those differently in the last bits, so scores agree within 1e-6.
+    const expected = localPredictions[0]!.a!;
+    for (const name of ['a', 'b']) {
+      const got = fromHubPredictions[0]![name]!;
+      expect(got.label).toBe(expected.label);
+      for (const [label, score] of Object.entries(expected.scores)) expect(Math.abs(got.scores[label]! - score)).toBeLessThan(1e-6);
+    }
   });
 
   it('options.hub overrides the environment (cacheDir, revision)', async () => {

@@ -55,20 +55,19 @@ check_release() {
   local cuda_flags=(-DLORA_NODE_WITH_CUDA=1 -DLORA_NODE_CUDA_KERNELS=1 -isystem "$OUT/cuda-stub" -isystem "$CUDA_INCLUDE")
   local log="$OUT/$suite/log" failed=0 file
   mkdir -p "$log"
-  compile() {  # compile LABEL FILE [flags]
+  compile() {  # compile LABEL FILE [flags]: in the background, at most nproc at once
     local label="$1" file="$2"; shift 2
-    if g++ "${flags[@]}" "$@" "$file" > "$log/$label-$(basename "$file").txt" 2>&1; then return 0; fi
-    echo "FAILED ($suite, $label): $file"; head -20 "$log/$label-$(basename "$file").txt"; return 1
+    {
+      g++ "${flags[@]}" "$@" "$file" > "$log/$label-$(basename "$file").txt" 2>&1 ||
+        { echo "FAILED ($suite, $label): $file"; head -20 "$log/$label-$(basename "$file").txt"; exit 1; }
+    } &
+    while [ "$(jobs -rp | wc -l)" -ge "$(nproc)" ]; do wait -n || failed=1; done
   }
   local files=(native/core/*.cpp native/addon/*.cpp benchmarks/gpu/core_check.cpp benchmarks/gpu/core_bench.cpp)
-  for file in "${files[@]}"; do
-    compile cpu "$file" &
-    while [ "$(jobs -rp | wc -l)" -ge "$(nproc)" ]; do wait -n || failed=1; done
-  done
+  for file in "${files[@]}"; do compile cpu "$file"; done
   if [ -n "$CUDA_INCLUDE" ]; then
     for file in $(grep -l 'LORA_NODE_WITH_CUDA\|LORA_NODE_CUDA_KERNELS' native/core/*.cpp benchmarks/gpu/*.cpp); do
-      compile cuda "$file" "${cuda_flags[@]}" &
-      while [ "$(jobs -rp | wc -l)" -ge "$(nproc)" ]; do wait -n || failed=1; done
+      compile cuda "$file" "${cuda_flags[@]}"
     done
   fi
   while [ "$(jobs -rp | wc -l)" -gt 0 ]; do wait -n || failed=1; done

@@ -42,7 +42,9 @@ for node in "null 1 3" "zero 1 5" "full 1 7" "random 1 8" "urandom 1 9" "tty 5 0
   mknod -m 666 "$ROOT/dev/$1" c "$2" "$3"
 done
 ln -s /proc/self/fd "$ROOT/dev/fd"
-for i in 0 1 2; do ln -s "/proc/self/fd/$i" "$ROOT/dev/$(echo stdin stdout stderr | cut -d' ' -f$((i + 1)))"; done
+ln -s /proc/self/fd/0 "$ROOT/dev/stdin"
+ln -s /proc/self/fd/1 "$ROOT/dev/stdout"
+ln -s /proc/self/fd/2 "$ROOT/dev/stderr"
 mkdir -p "$ROOT/dev/pts" "$ROOT/dev/shm"
 
 # This machine's name resolution and certificate authorities (the npm registry may sit
